@@ -1,0 +1,221 @@
+package dev.infini.samediff;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The whole decoder for one segment as one SameDiff graph, for a fixed batch size and segment length.
+ *
+ * <p>In: {@link #INPUT_IDS} {@code [B, S]} (int32), {@link #ATTENTION_MASK} {@code [B, S]} (1 = token,
+ * 0 = padding) and, per layer {@code i}, {@link #memoryM(int)} {@code [B, Hkv, d, d]} and
+ * {@link #memoryZ(int)} {@code [B, Hkv, d]}. Optionally {@link #LABELS} {@code [B*S, V]}: one-hot
+ * next-token targets with all-zero rows at positions that do not count.
+ * <br>Out: {@link #LOGITS} {@code [B, S, V]}, {@link #memoryMNext(int)}, {@link #memoryZNext(int)} and,
+ * with labels, the mean cross-entropy {@link #LOSS}.
+ *
+ * <p>Variables carry the Hugging Face tensor names ({@link TensorNames}), so import and export are
+ * name lookups. The weights are the model's own arrays, shared by every graph of that model.
+ */
+public final class DecoderGraph {
+    public static final String INPUT_IDS = "input_ids";
+    public static final String ATTENTION_MASK = "attention_mask";
+    public static final String LOGITS = "logits";
+    public static final String LABELS = "labels";
+    public static final String LOSS = "loss";
+
+    public static String memoryM(int layer) { return "memory." + layer + ".M"; }
+    public static String memoryZ(int layer) { return "memory." + layer + ".z"; }
+    public static String memoryMNext(int layer) { return "memory." + layer + ".M.next"; }
+    public static String memoryZNext(int layer) { return "memory." + layer + ".z.next"; }
+
+    private final InfiniConfig config;
+    private final SameDiff sd;
+    private final int batch;
+    private final int seqLen;
+    private final DataType dtype;
+    private final boolean withLoss;
+
+    private DecoderGraph(InfiniConfig config, SameDiff sd, int batch, int seqLen, DataType dtype, boolean withLoss) {
+        this.config = config;
+        this.sd = sd;
+        this.batch = batch;
+        this.seqLen = seqLen;
+        this.dtype = dtype;
+        this.withLoss = withLoss;
+    }
+
+    /**
+     * Builds the graph. {@code weights} maps every name of {@link TensorNames#all} to an array of
+     * {@code dtype}; the graph uses those arrays themselves, not copies.
+     */
+    public static DecoderGraph build(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen,
+                                     DataType dtype, boolean withLoss) {
+        if (batch <= 0 || seqLen <= 0) {
+            throw new IllegalArgumentException("batch and segment length must be positive, got " + batch + " x " + seqLen);
+        }
+        SameDiff sd = SameDiff.create();
+        for (TensorNames.Spec spec : TensorNames.all(c)) {
+            INDArray w = weights.get(spec.name());
+            if (w == null) {
+                throw new IllegalArgumentException("missing weight " + spec.name());
+            }
+            sd.var(spec.name(), w);
+        }
+        int b = batch, s = seqLen, d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads();
+        int g = c.groupSize();
+        long n = (long) b * s;
+        boolean gemma = c.family() == ModelFamily.GEMMA;
+
+        SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT32, b, s);
+        SDVariable mask = sd.placeHolder(ATTENTION_MASK, dtype, b, s);
+
+        // Shared per segment: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
+        SDVariable keyMask = sd.reshape("key_mask", mask, b, 1, s, 1);
+        SDVariable padBias = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, 1, s);
+        SDVariable bias = sd.constant("causal_bias", causalBias(b, nkv, g, s, dtype)).add("attn_bias", padBias);
+        double[][] angles = ropeAngles(s, hd, c.ropeTheta());
+        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(keyMask, bias,
+                sd.constant("rope.cos_q", ropeTable(angles, b, nh, true, dtype)),
+                sd.constant("rope.sin_q", ropeTable(angles, b, nh, false, dtype)),
+                sd.constant("rope.cos_k", ropeTable(angles, b, nkv, true, dtype)),
+                sd.constant("rope.sin_k", ropeTable(angles, b, nkv, false, dtype)),
+                sd.constant("rope.rotate_half", rotateHalf(hd, dtype)));
+        InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
+
+        // Embedding [B*S, D] (Gemma scales by sqrt(D)).
+        SDVariable x = sd.gather("embed", sd.getVariable(TensorNames.EMBED), sd.reshape(ids, n), 0);
+        if (gemma) {
+            x = x.mul("embed_scaled", Math.sqrt(d));
+        }
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "layers." + i;
+            SDVariable m = sd.placeHolder(memoryM(i), dtype, b, nkv, hd, hd);
+            SDVariable z = sd.placeHolder(memoryZ(i), dtype, b, nkv, hd);
+            SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
+            InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
+                    sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
+                    sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
+            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m, z,
+                    memoryMNext(i), memoryZNext(i));
+            x = x.add(p + ".resid_attn", attn[0]);
+            SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
+            x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
+        }
+        SDVariable hf = rmsNorm(sd, "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c);
+        SDVariable head = sd.getVariable(c.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD);
+        SDVariable logits2d = sd.mmul("logits_2d", hf, head, false, true, false);          // [B*S, V]
+        sd.reshape(LOGITS, logits2d, b, s, c.vocabSize());
+        if (withLoss) {
+            // mean over counted positions of -log p(label); padded rows of LABELS are all zero.
+            SDVariable labels = sd.placeHolder(LABELS, dtype, n, c.vocabSize());
+            SDVariable logp = sd.nn.logSoftmax("log_probs", logits2d);
+            SDVariable nll = logp.mul(labels).sum().neg();
+            SDVariable count = sd.math.max(labels.sum(), sd.constant(Nd4j.scalar(dtype, 1.0)));
+            nll.div(LOSS, count);
+            sd.setLossVariables(LOSS);
+        }
+        return new DecoderGraph(c, sd, batch, seqLen, dtype, withLoss);
+    }
+
+    /** RMSNorm in the graph's precision: {@code x / sqrt(mean(x^2) + eps) * (1 + w)} (Gemma) or {@code * w}. */
+    static SDVariable rmsNorm(SameDiff sd, String name, SDVariable x, SDVariable w, InfiniConfig c) {
+        SDVariable ms = x.mul(x).mean(name + ".ms", true, 1);                         // [N,1]
+        SDVariable normed = x.mul(name + ".x_hat", sd.math.rsqrt(ms.add(c.rmsNormEps())));
+        SDVariable scale = c.family() == ModelFamily.GEMMA ? w.add(name + ".scale", 1.0) : w;
+        return normed.mul(name, scale);
+    }
+
+    /** {@code down( act(gate(x)) * up(x) )} with GeLU-tanh (Gemma) or SiLU (Llama). */
+    static SDVariable mlp(SameDiff sd, String p, SDVariable x, int layer, InfiniConfig c) {
+        SDVariable gate = sd.mmul(p + ".gate", x, sd.getVariable(TensorNames.mlpGate(layer)), false, true, false);
+        SDVariable up = sd.mmul(p + ".up", x, sd.getVariable(TensorNames.mlpUp(layer)), false, true, false);
+        SDVariable act;
+        if (c.activation() == InfiniConfig.Activation.GELU_TANH) {
+            // 0.5 x (1 + tanh( sqrt(2/pi) (x + 0.044715 x^3) ))
+            SDVariable cube = gate.mul(gate).mul(gate);
+            SDVariable inner = gate.add(cube.mul(0.044715)).mul(Math.sqrt(2.0 / Math.PI));
+            act = gate.mul(sd.math.tanh(inner).add(1.0)).mul(p + ".act", 0.5);
+        } else {
+            act = gate.mul(p + ".act", sd.nn.sigmoid(gate));
+        }
+        return sd.mmul(p + ".down", act.mul(up), sd.getVariable(TensorNames.mlpDown(layer)), false, true, false);
+    }
+
+    /** {@code [B, Hkv, g*S, S]}: 0 on and below the diagonal of each query head's block, MASKED above. */
+    static INDArray causalBias(int b, int nkv, int g, int s, DataType dtype) {
+        float[] block = new float[g * s * s];
+        for (int j = 0; j < g; j++) {
+            for (int r = 0; r < s; r++) {
+                for (int col = r + 1; col < s; col++) {
+                    block[(j * s + r) * s + col] = (float) InfiniAttention.MASKED;
+                }
+            }
+        }
+        INDArray one = Nd4j.create(block, new long[] {1, 1, (long) g * s, s}).castTo(dtype);
+        return one.repeat(0, b).repeat(1, nkv).reshape(b, nkv, (long) g * s, s).dup();
+    }
+
+    /** Rotary angles {@code [S, d]}: position t times {@code theta^(-2i/d)} for {@code i = j mod d/2}. */
+    static double[][] ropeAngles(int s, int hd, double theta) {
+        double[][] a = new double[s][hd];
+        for (int t = 0; t < s; t++) {
+            for (int j = 0; j < hd; j++) {
+                int i = j % (hd / 2);
+                a[t][j] = t * Math.pow(theta, -2.0 * i / hd);
+            }
+        }
+        return a;
+    }
+
+    /** Full-size table {@code [B*S, heads*d]} of cos or sin, so no broadcasting multiply is needed. */
+    static INDArray ropeTable(double[][] angles, int b, int heads, boolean cos, DataType dtype) {
+        int s = angles.length, hd = angles[0].length;
+        double[] out = new double[b * s * heads * hd];
+        int k = 0;
+        for (int bi = 0; bi < b; bi++) {
+            for (int t = 0; t < s; t++) {
+                for (int h = 0; h < heads; h++) {
+                    for (int j = 0; j < hd; j++) {
+                        out[k++] = cos ? Math.cos(angles[t][j]) : Math.sin(angles[t][j]);
+                    }
+                }
+            }
+        }
+        return Nd4j.create(out, new long[] {(long) b * s, (long) heads * hd}, DataType.DOUBLE).castTo(dtype);
+    }
+
+    /** {@code R [d, d]} with {@code x R = rotate_half(x) = concat(-x[d/2:], x[:d/2])}. */
+    static INDArray rotateHalf(int hd, DataType dtype) {
+        INDArray r = Nd4j.zeros(DataType.DOUBLE, hd, hd);
+        int half = hd / 2;
+        for (int j = 0; j < half; j++) {
+            r.putScalar(j + half, j, -1.0);
+            r.putScalar(j, j + half, 1.0);
+        }
+        return r.castTo(dtype);
+    }
+
+    /** Names of the trainable variables (the Hugging Face tensors). */
+    public List<String> parameterNames() {
+        List<String> out = new ArrayList<>();
+        for (TensorNames.Spec spec : TensorNames.all(config)) {
+            out.add(spec.name());
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    public SameDiff sameDiff() { return sd; }
+    public InfiniConfig config() { return config; }
+    public int batch() { return batch; }
+    public int seqLen() { return seqLen; }
+    public DataType dtype() { return dtype; }
+    public boolean withLoss() { return withLoss; }
+}

@@ -1,0 +1,157 @@
+package dev.infini.samediff;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+
+/**
+ * The Infini-attention equations, written once (Munkhdalai et al. 2024, arXiv 2404.07143, section 2.1;
+ * {@code infini-attention-spec.md} fixes the choices the paper leaves open). Every engine and adapter
+ * that builds an Infini-attention layer calls {@link #apply}: the SameDiff decoder graph
+ * ({@link DecoderGraph}) and the Deeplearning4j layer adapters.
+ *
+ * <p>Layouts (B batch, S segment length, H query heads, Hkv key/value heads, g = H/Hkv, d head_dim):
+ * query heads of one group are stacked along the row axis, so the query tensors are
+ * {@code [B, Hkv, g*S, d]} with row {@code j*S + s} holding query head {@code kv*g + j} at position
+ * {@code s}; one memory per KV head is then read by all the query heads of its group with one batched
+ * matrix product, and K/V are never copied per query head.
+ */
+public final class InfiniAttention {
+    /** The eps of the memory read and of the delta rule's retrieval (spec). */
+    public static final double EPS = 1e-6;
+    /** Additive bias that keeps a masked key out of the softmax. */
+    public static final double MASKED = -1e9;
+
+    private InfiniAttention() {
+    }
+
+    /** Static sizes of one layer on one segment. */
+    public record Dims(int batch, int seqLen, int numHeads, int numKvHeads, int headDim) {
+        public int group() {
+            return numHeads / numKvHeads;
+        }
+    }
+
+    /** The trainable tensors of one attention layer (weights in Hugging Face {@code [out, in]} layout). */
+    public record Weights(SDVariable qProj, SDVariable kProj, SDVariable vProj, SDVariable oProj, SDVariable gate) {
+    }
+
+    /**
+     * What a segment shares across layers: its padding mask, the additive causal+padding bias and the
+     * rotary tables.
+     *
+     * @param keyMask   {@code [B, 1, S, 1]}, 1 for a real token, 0 for padding
+     * @param bias      {@code [B, Hkv, g*S, S]}: 0 where query row may attend to key, {@link #MASKED} elsewhere
+     * @param cosQ      {@code [B*S, H*d]} cosines of the rotary angles, position restarting at 0 per segment
+     * @param sinQ      {@code [B*S, H*d]}
+     * @param cosK      {@code [B*S, Hkv*d]}
+     * @param sinK      {@code [B*S, Hkv*d]}
+     * @param rotate    {@code [d, d]}: {@code x @ rotate == rotate_half(x) = concat(-x2, x1)}
+     */
+    public record SegmentContext(SDVariable keyMask, SDVariable bias, SDVariable cosQ, SDVariable sinQ,
+                                 SDVariable cosK, SDVariable sinK, SDVariable rotate) {
+    }
+
+    /** {@code sigma(x) = ELU(x) + 1}, the memory's non-negative feature map. */
+    public static SDVariable sigma(SameDiff sd, String name, SDVariable x) {
+        return sd.nn.elu(x).add(name, 1.0);
+    }
+
+    /**
+     * Memory read, before the update: {@code A_mem = sigma(Q) M / (sigma(Q) z + eps)}.
+     *
+     * @param sQ {@code [B, Hkv, R, d]}; {@code m} {@code [B, Hkv, d, d]}; {@code z4} {@code [B, Hkv, d, 1]}
+     * @return {@code [B, Hkv, R, d]}
+     */
+    public static SDVariable read(SameDiff sd, String name, SDVariable sQ, SDVariable m, SDVariable z4) {
+        SDVariable num = sd.mmul(name + ".num", sQ, m);            // [B,Hkv,R,d]
+        SDVariable den = sd.mmul(name + ".den", sQ, z4).add(EPS);  // [B,Hkv,R,1]
+        return num.div(name, den);
+    }
+
+    /**
+     * Memory write: linear {@code M + sigma(K)^T V} or delta
+     * {@code M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))}; both {@code z + sum_t sigma(K_t)}.
+     * {@code sK} rows of padded positions must already be zero, which keeps them out of M and z.
+     *
+     * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}
+     * @return {@code {M', z'}} shaped like the inputs ({@code z} as {@code [B, Hkv, d]})
+     */
+    public static SDVariable[] write(SameDiff sd, String prefix, MemoryUpdate rule, SDVariable sK, SDVariable v,
+                                     SDVariable m, SDVariable z, SDVariable z4, String mOutName, String zOutName) {
+        SDVariable sKt = sd.permute(prefix + ".sKt", sK, 0, 1, 3, 2);                 // [B,Hkv,d,S]
+        SDVariable value = v;
+        if (rule == MemoryUpdate.DELTA) {
+            SDVariable retrieved = read(sd, prefix + ".retrieved", sK, m, z4);        // [B,Hkv,S,d]
+            value = v.sub(prefix + ".delta", retrieved);
+        }
+        SDVariable mNext = m.add(mOutName, sd.mmul(prefix + ".kv", sKt, value));    // [B,Hkv,d,d]
+        SDVariable zNext = z.add(zOutName, sK.sum(prefix + ".ksum", false, 2));     // [B,Hkv,d]
+        return new SDVariable[] {mNext, zNext};
+    }
+
+    /**
+     * One Infini-attention layer on one segment: local causal softmax attention with RoPE, a read of the
+     * memory written by all earlier segments, the per-head gate that mixes the two, the output
+     * projection, and the memory after writing this segment.
+     *
+     * @param h      normalised hidden states {@code [B*S, D]}
+     * @param m      memory {@code [B, Hkv, d, d]} before this segment
+     * @param z      normaliser {@code [B, Hkv, d]} before this segment
+     * @return the projected output {@code [B*S, D]} and {@code {M', z'}} named {@code mOutName}, {@code zOutName}
+     */
+    public static SDVariable[] apply(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
+                                     SegmentContext ctx, SDVariable h, SDVariable m, SDVariable z,
+                                     String mOutName, String zOutName) {
+        int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), nkv = dims.numKvHeads(), d = dims.headDim();
+        int g = dims.group();
+
+        // Projections, weights [out, in]: y = x W^T.
+        SDVariable q = sd.mmul(p + ".q", h, w.qProj(), false, true, false);          // [B*S, H*d]
+        SDVariable k = sd.mmul(p + ".k", h, w.kProj(), false, true, false);          // [B*S, Hkv*d]
+        SDVariable v = sd.mmul(p + ".v", h, w.vProj(), false, true, false);          // [B*S, Hkv*d]
+
+        // RoPE (rotate_half layout): x*cos + rotate_half(x)*sin, positions 0..S-1 in every segment.
+        SDVariable qRot = sd.reshape(sd.mmul(sd.reshape(q, (long) b * s * nh, d), ctx.rotate()), (long) b * s, (long) nh * d);
+        SDVariable kRot = sd.reshape(sd.mmul(sd.reshape(k, (long) b * s * nkv, d), ctx.rotate()), (long) b * s, (long) nkv * d);
+        SDVariable qRope = q.mul(ctx.cosQ()).add(p + ".q_rope", qRot.mul(ctx.sinQ()));
+        SDVariable kRope = k.mul(ctx.cosK()).add(p + ".k_rope", kRot.mul(ctx.sinK()));
+
+        // Head layouts: queries grouped per KV head [B,Hkv,g*S,d]; keys/values [B,Hkv,S,d].
+        SDVariable qG = groupQueries(sd, p + ".q_g", qRope, dims);
+        SDVariable qRawG = groupQueries(sd, p + ".q_raw_g", q, dims);
+        SDVariable kH = sd.permute(p + ".k_h", sd.reshape(kRope, b, s, nkv, d), 0, 2, 1, 3);
+        SDVariable kRawH = sd.permute(p + ".k_raw_h", sd.reshape(k, b, s, nkv, d), 0, 2, 1, 3);
+        SDVariable vH = sd.permute(p + ".v_h", sd.reshape(v, b, s, nkv, d), 0, 2, 1, 3);
+
+        // A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal mask) V, local to this segment.
+        SDVariable scores = sd.mmul(p + ".scores", qG, sd.permute(kH, 0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        SDVariable probs = sd.nn.softmax(p + ".probs", scores.add(ctx.bias()));      // [B,Hkv,g*S,S]
+        SDVariable aDot = sd.mmul(p + ".a_dot", probs, vH);                           // [B,Hkv,g*S,d]
+
+        // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
+        SDVariable z4 = sd.reshape(p + ".z4", z, b, nkv, d, 1);
+        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z4);
+
+        // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head.
+        SDVariable gateP = sd.nn.sigmoid(p + ".gate_p", w.gate());                     // [1,H,1,1]
+        SDVariable aDotH = sd.reshape(aDot, b, nh, s, d);                              // [B,H,S,d]
+        SDVariable aMemH = sd.reshape(aMem, b, nh, s, d);
+        SDVariable a = aDotH.add(p + ".mix", aMemH.sub(aDotH).mul(gateP));
+
+        // out = concat_h(A) W_o
+        SDVariable concat = sd.reshape(sd.permute(a, 0, 2, 1, 3), (long) b * s, (long) nh * d);
+        SDVariable out = sd.mmul(p + ".out", concat, w.oProj(), false, true, false);   // [B*S, D]
+
+        // Memory write of this segment (padded positions zeroed out of sigma(K)).
+        SDVariable sK = sigma(sd, p + ".sigma_k_raw", kRawH).mul(p + ".sigma_k", ctx.keyMask());
+        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, z4, mOutName, zOutName);
+        return new SDVariable[] {out, mem[0], mem[1]};
+    }
+
+    /** {@code [B*S, H*d]} to {@code [B, Hkv, g*S, d]} (query head {@code kv*g+j} at rows {@code j*S..}). */
+    private static SDVariable groupQueries(SameDiff sd, String name, SDVariable x, Dims dims) {
+        int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), d = dims.headDim();
+        SDVariable heads = sd.permute(sd.reshape(x, b, s, nh, d), 0, 2, 1, 3);        // [B,H,S,d]
+        return sd.reshape(name, heads, b, dims.numKvHeads(), (long) dims.group() * s, d);
+    }
+}

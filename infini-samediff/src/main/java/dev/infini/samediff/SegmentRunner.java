@@ -1,0 +1,81 @@
+package dev.infini.samediff;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs a sequence of any length through an {@link InfiniModel} segment by segment, passing the memory
+ * state from each segment to the next (spec: the last segment is shorter when the length is not a
+ * multiple of the segment size). The one place where sequences are cut into segments.
+ */
+public final class SegmentRunner {
+    private final InfiniModel model;
+    private final int segmentSize;
+
+    public SegmentRunner(InfiniModel model) {
+        this(model, model.config().segmentSize());
+    }
+
+    public SegmentRunner(InfiniModel model, int segmentSize) {
+        if (segmentSize <= 0) {
+            throw new IllegalArgumentException("segment size must be positive, got " + segmentSize);
+        }
+        this.model = model;
+        this.segmentSize = segmentSize;
+    }
+
+    /** Logits {@code [B, T, V]} of the whole sequence and the memory after its last segment. */
+    public record Result(INDArray logits, MemoryState memory) {
+    }
+
+    /** Called after every segment (for progress display). */
+    public interface Listener {
+        void segmentDone(int segment, int segments, long tokensDone);
+    }
+
+    /** [start, end) of every segment of a sequence of {@code length} tokens. */
+    public static List<int[]> segments(long length, int segmentSize) {
+        List<int[]> out = new ArrayList<>();
+        for (long start = 0; start < length; start += segmentSize) {
+            out.add(new int[] {(int) start, (int) Math.min(length, start + segmentSize)});
+        }
+        return out;
+    }
+
+    public Result run(INDArray ids) {
+        return run(ids, null, null, null);
+    }
+
+    /**
+     * @param ids    {@code [B, T]} token ids
+     * @param mask   {@code [B, T]} 1/0 padding mask, or null
+     * @param memory the memory before the first segment, or null for zeros
+     */
+    public Result run(INDArray ids, INDArray mask, MemoryState memory, Listener listener) {
+        if (ids.rank() != 2 || ids.size(1) == 0) {
+            throw new IllegalArgumentException("token ids must be a non-empty [batch, T] array, got shape "
+                    + java.util.Arrays.toString(ids.shape()));
+        }
+        MemoryState state = memory != null ? memory : model.zeroMemory((int) ids.size(0));
+        List<int[]> segs = segments(ids.size(1), segmentSize);
+        List<INDArray> logits = new ArrayList<>(segs.size());
+        for (int k = 0; k < segs.size(); k++) {
+            int[] se = segs.get(k);
+            INDArray segIds = ids.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
+            INDArray segMask = mask == null ? null
+                    : mask.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
+            InfiniModel.SegmentOutput out = model.forwardSegment(segIds, segMask, state);
+            logits.add(out.logits());
+            state = out.memory();
+            if (listener != null) {
+                listener.segmentDone(k + 1, segs.size(), se[1]);
+            }
+        }
+        INDArray all = logits.size() == 1 ? logits.get(0) : Nd4j.concat(1, logits.toArray(new INDArray[0]));
+        return new Result(all, state);
+    }
+}
