@@ -16,7 +16,7 @@ import java.util.Map;
  *
  * <p>In: {@link #INPUT_IDS} {@code [B, S]} (int32), {@link #ATTENTION_MASK} {@code [B, S]} (1 = token,
  * 0 = padding) and, per layer {@code i}, {@link #memoryM(int)} {@code [B, Hkv, d, d]} and
- * {@link #memoryZ(int)} {@code [B, Hkv, d]}. Optionally {@link #LABELS} {@code [B*S, V]}: one-hot
+ * {@link #memoryZ(int)} {@code [B, Hkv, d, 1]} (a column; {@link MemoryState} holds {@code [B, Hkv, d]}). Optionally {@link #LABELS} {@code [B*S, V]}: one-hot
  * next-token targets with all-zero rows at positions that do not count.
  * <br>Out: {@link #LOGITS} {@code [B, S, V]}, {@link #memoryMNext(int)}, {@link #memoryZNext(int)} and,
  * with labels, the mean cross-entropy {@link #LOSS}.
@@ -90,15 +90,20 @@ public final class DecoderGraph {
                 sd.constant("rope.rotate_half", rotateHalf(hd, dtype)));
         InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
 
-        // Embedding [B*S, D] (Gemma scales by sqrt(D)).
-        SDVariable x = sd.gather("embed", sd.getVariable(TensorNames.EMBED), sd.reshape(ids, n), 0);
+        // Embedding [B*S, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
+        // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
+        SDVariable flatIds = sd.reshape("input_ids_flat", ids, n);
+        SDVariable x = withLoss
+                ? sd.mmul("embed", sd.oneHot("input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
+                        sd.getVariable(TensorNames.EMBED))
+                : sd.gather("embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
         if (gemma) {
             x = x.mul("embed_scaled", Math.sqrt(d));
         }
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "layers." + i;
             SDVariable m = sd.placeHolder(memoryM(i), dtype, b, nkv, hd, hd);
-            SDVariable z = sd.placeHolder(memoryZ(i), dtype, b, nkv, hd);
+            SDVariable z = sd.placeHolder(memoryZ(i), dtype, b, nkv, hd, 1);
             SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
             InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
                     sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),

@@ -59,12 +59,12 @@ public final class InfiniAttention {
     /**
      * Memory read, before the update: {@code A_mem = sigma(Q) M / (sigma(Q) z + eps)}.
      *
-     * @param sQ {@code [B, Hkv, R, d]}; {@code m} {@code [B, Hkv, d, d]}; {@code z4} {@code [B, Hkv, d, 1]}
+     * @param sQ {@code [B, Hkv, R, d]}; {@code m} {@code [B, Hkv, d, d]}; {@code z} {@code [B, Hkv, d, 1]}
      * @return {@code [B, Hkv, R, d]}
      */
-    public static SDVariable read(SameDiff sd, String name, SDVariable sQ, SDVariable m, SDVariable z4) {
+    public static SDVariable read(SameDiff sd, String name, SDVariable sQ, SDVariable m, SDVariable z) {
         SDVariable num = sd.mmul(name + ".num", sQ, m);            // [B,Hkv,R,d]
-        SDVariable den = sd.mmul(name + ".den", sQ, z4).add(EPS);  // [B,Hkv,R,1]
+        SDVariable den = sd.mmul(name + ".den", sQ, z).add(EPS);   // [B,Hkv,R,1]
         return num.div(name, den);
     }
 
@@ -74,18 +74,18 @@ public final class InfiniAttention {
      * {@code sK} rows of padded positions must already be zero, which keeps them out of M and z.
      *
      * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}
-     * @return {@code {M', z'}} shaped like the inputs ({@code z} as {@code [B, Hkv, d]})
+     * @return {@code {M', z'}} shaped like the inputs
      */
     public static SDVariable[] write(SameDiff sd, String prefix, MemoryUpdate rule, SDVariable sK, SDVariable v,
-                                     SDVariable m, SDVariable z, SDVariable z4, String mOutName, String zOutName) {
+                                     SDVariable m, SDVariable z, String mOutName, String zOutName) {
         SDVariable sKt = sd.permute(prefix + ".sKt", sK, 0, 1, 3, 2);                 // [B,Hkv,d,S]
         SDVariable value = v;
         if (rule == MemoryUpdate.DELTA) {
-            SDVariable retrieved = read(sd, prefix + ".retrieved", sK, m, z4);        // [B,Hkv,S,d]
+            SDVariable retrieved = read(sd, prefix + ".retrieved", sK, m, z);         // [B,Hkv,S,d]
             value = v.sub(prefix + ".delta", retrieved);
         }
         SDVariable mNext = m.add(mOutName, sd.mmul(prefix + ".kv", sKt, value));    // [B,Hkv,d,d]
-        SDVariable zNext = z.add(zOutName, sK.sum(prefix + ".ksum", false, 2));     // [B,Hkv,d]
+        SDVariable zNext = z.add(zOutName, sKt.sum(prefix + ".ksum", true, 3));     // [B,Hkv,d,1]
         return new SDVariable[] {mNext, zNext};
     }
 
@@ -96,7 +96,8 @@ public final class InfiniAttention {
      *
      * @param h      normalised hidden states {@code [B*S, D]}
      * @param m      memory {@code [B, Hkv, d, d]} before this segment
-     * @param z      normaliser {@code [B, Hkv, d]} before this segment
+     * @param z      normaliser {@code [B, Hkv, d, 1]} before this segment (a column, so that reading it is a
+     *               matrix product; {@link MemoryState} holds it as {@code [B, Hkv, d]})
      * @return the projected output {@code [B*S, D]} and {@code {M', z'}} named {@code mOutName}, {@code zOutName}
      */
     public static SDVariable[] apply(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
@@ -129,8 +130,7 @@ public final class InfiniAttention {
         SDVariable aDot = sd.mmul(p + ".a_dot", probs, vH);                           // [B,Hkv,g*S,d]
 
         // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
-        SDVariable z4 = sd.reshape(p + ".z4", z, b, nkv, d, 1);
-        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z4);
+        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z);
 
         // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head.
         SDVariable gateP = sd.nn.sigmoid(p + ".gate_p", w.gate());                     // [1,H,1,1]
@@ -144,7 +144,7 @@ public final class InfiniAttention {
 
         // Memory write of this segment (padded positions zeroed out of sigma(K)).
         SDVariable sK = sigma(sd, p + ".sigma_k_raw", kRawH).mul(p + ".sigma_k", ctx.keyMask());
-        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, z4, mOutName, zOutName);
+        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, mOutName, zOutName);
         return new SDVariable[] {out, mem[0], mem[1]};
     }
 

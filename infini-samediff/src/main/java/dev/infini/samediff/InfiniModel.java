@@ -146,7 +146,8 @@ public final class InfiniModel {
         ph.put(DecoderGraph.ATTENTION_MASK, mask == null ? Nd4j.ones(dtype, ids.shape()) : mask.castTo(dtype));
         for (int i = 0; i < config.numLayers(); i++) {
             ph.put(DecoderGraph.memoryM(i), memory.m(i).dataType() == dtype ? memory.m(i) : memory.m(i).castTo(dtype));
-            ph.put(DecoderGraph.memoryZ(i), memory.z(i).dataType() == dtype ? memory.z(i) : memory.z(i).castTo(dtype));
+            INDArray z = memory.z(i).dataType() == dtype ? memory.z(i) : memory.z(i).castTo(dtype);
+            ph.put(DecoderGraph.memoryZ(i), z.reshape(z.size(0), z.size(1), z.size(2), 1));
         }
         return ph;
     }
@@ -183,7 +184,8 @@ public final class InfiniModel {
         INDArray[] z = new INDArray[config.numLayers()];
         for (int i = 0; i < m.length; i++) {
             m[i] = out.get(DecoderGraph.memoryMNext(i));
-            z[i] = out.get(DecoderGraph.memoryZNext(i));
+            INDArray zc = out.get(DecoderGraph.memoryZNext(i));
+            z[i] = zc.reshape(zc.size(0), zc.size(1), zc.size(2));
         }
         return new MemoryState(m, z);
     }
