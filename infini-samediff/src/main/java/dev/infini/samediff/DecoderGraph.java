@@ -16,10 +16,11 @@ import java.util.Map;
  *
  * <p>In: {@link #INPUT_IDS} {@code [B, S]} (int32), {@link #ATTENTION_MASK} {@code [B, S]} (1 = token,
  * 0 = padding) and, per layer {@code i}, {@link #memoryM(int)} {@code [B, Hkv, d, d]} and
- * {@link #memoryZ(int)} {@code [B, Hkv, d, 1]} (a column; {@link MemoryState} holds {@code [B, Hkv, d]}). Optionally {@link #LABELS} {@code [B*S, V]}: one-hot
- * next-token targets with all-zero rows at positions that do not count.
+ * {@link #memoryZ(int)} {@code [B, Hkv, d, 1]} (a column; {@link MemoryState} holds {@code [B, Hkv, d]}).
+ * Training graphs also take {@link #LABELS} {@code [B*S, V]}: one-hot next-token targets with all-zero
+ * rows at positions that do not count, and upstream memory gradients (see {@link #build}).
  * <br>Out: {@link #LOGITS} {@code [B, S, V]}, {@link #memoryMNext(int)}, {@link #memoryZNext(int)} and,
- * with labels, the mean cross-entropy {@link #LOSS}.
+ * in training graphs, {@link #NLL_SUM} and the objective {@link #LOSS}.
  *
  * <p>Variables carry the Hugging Face tensor names ({@link TensorNames}), so import and export are
  * name lookups. The weights are the model's own arrays, shared by every graph of that model.
@@ -30,11 +31,15 @@ public final class DecoderGraph {
     public static final String LOGITS = "logits";
     public static final String LABELS = "labels";
     public static final String LOSS = "loss";
+    public static final String NLL_SUM = "nll_sum";
 
     public static String memoryM(int layer) { return "memory." + layer + ".M"; }
     public static String memoryZ(int layer) { return "memory." + layer + ".z"; }
     public static String memoryMNext(int layer) { return "memory." + layer + ".M.next"; }
     public static String memoryZNext(int layer) { return "memory." + layer + ".z.next"; }
+    /** Upstream gradient of the objective with respect to {@link #memoryMNext(int)} (training graphs). */
+    public static String memoryMGrad(int layer) { return "memory." + layer + ".M.next.grad"; }
+    public static String memoryZGrad(int layer) { return "memory." + layer + ".z.next.grad"; }
 
     private final InfiniConfig config;
     private final SameDiff sd;
@@ -55,9 +60,98 @@ public final class DecoderGraph {
     /**
      * Builds the graph. {@code weights} maps every name of {@link TensorNames#all} to an array of
      * {@code dtype}; the graph uses those arrays themselves, not copies.
+     *
+     * <p>With {@code withLoss} the graph also takes {@link #LABELS} and, per layer, the upstream gradients
+     * {@link #memoryMGrad(int)}/{@link #memoryZGrad(int)} of the memory it returns, and defines
+     * {@link #NLL_SUM} (summed negative log-likelihood of the label rows) and the objective
+     * {@code LOSS = NLL_SUM + sum_i <M'_i, dM'_i> + <z'_i, dz'_i>}: its gradient with respect to
+     * parameters and incoming memory is this segment's share of the gradient of a loss over all
+     * segments, which is what exact back-propagation through memory by per-segment recomputation
+     * chains from the last segment to the first.
      */
     public static DecoderGraph build(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen,
                                      DataType dtype, boolean withLoss) {
+        SameDiff sd = newGraph(c, weights, batch, seqLen);
+        int nl = c.numLayers(), nkv = c.numKvHeads(), hd = c.headDim();
+        SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT32, batch, seqLen);
+        SDVariable mask = sd.placeHolder(ATTENTION_MASK, dtype, batch, seqLen);
+        SDVariable[] m = new SDVariable[nl], z = new SDVariable[nl];
+        String[] mNext = new String[nl], zNext = new String[nl];
+        for (int i = 0; i < nl; i++) {
+            m[i] = sd.placeHolder(memoryM(i), dtype, batch, nkv, hd, hd);
+            z[i] = sd.placeHolder(memoryZ(i), dtype, batch, nkv, hd, 1);
+            mNext[i] = memoryMNext(i);
+            zNext[i] = memoryZNext(i);
+        }
+        SDVariable logits2d = segment(sd, c, "", batch, seqLen, dtype, ids, mask, m, z, mNext, zNext, withLoss);
+        sd.reshape(LOGITS, logits2d, batch, seqLen, c.vocabSize());
+        if (withLoss) {
+            SDVariable labels = sd.placeHolder(LABELS, dtype, (long) batch * seqLen, c.vocabSize());
+            SDVariable objective = nll(sd, NLL_SUM, logits2d, labels);
+            for (int i = 0; i < nl; i++) {
+                SDVariable gm = sd.placeHolder(memoryMGrad(i), dtype, batch, nkv, hd, hd);
+                SDVariable gz = sd.placeHolder(memoryZGrad(i), dtype, batch, nkv, hd, 1);
+                objective = objective.add(sd.getVariable(mNext[i]).mul(gm).sum())
+                        .add(sd.getVariable(zNext[i]).mul(gz).sum());
+            }
+            sd.identity(LOSS, objective);
+            sd.setLossVariables(LOSS);
+        }
+        return new DecoderGraph(c, sd, batch, seqLen, dtype, withLoss);
+    }
+
+    /**
+     * One graph unrolled over {@code segments} segments, the memory flowing from each to the next inside
+     * the graph: in {@code input_ids.k}, {@code attention_mask.k}, {@code labels.k} per segment k and
+     * the initial memory; out {@link #NLL_SUM} over all segments. A reference for the exactness of
+     * per-segment recomputation; too big for long sequences, which is why training does not use it.
+     */
+    public static DecoderGraph buildUnrolled(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen,
+                                             int segments, DataType dtype) {
+        return buildUnrolled(c, weights, batch, seqLen, segments, dtype, false);
+    }
+
+    /**
+     * As {@link #buildUnrolled(InfiniConfig, Map, int, int, int, DataType)}; with {@code detached} every
+     * segment after the first reads its memory from placeholders {@code k/memory.i.M}, {@code k/memory.i.z}
+     * instead of from the segment before, so no gradient crosses a segment boundary.
+     */
+    public static DecoderGraph buildUnrolled(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen,
+                                             int segments, DataType dtype, boolean detached) {
+        SameDiff sd = newGraph(c, weights, batch, seqLen);
+        int nl = c.numLayers(), nkv = c.numKvHeads(), hd = c.headDim();
+        SDVariable[] m = new SDVariable[nl], z = new SDVariable[nl];
+        for (int i = 0; i < nl; i++) {
+            m[i] = sd.placeHolder(memoryM(i), dtype, batch, nkv, hd, hd);
+            z[i] = sd.placeHolder(memoryZ(i), dtype, batch, nkv, hd, 1);
+        }
+        SDVariable total = null;
+        for (int k = 0; k < segments; k++) {
+            String tag = "seg" + k + "/";
+            SDVariable ids = sd.placeHolder(INPUT_IDS + "." + k, DataType.INT32, batch, seqLen);
+            SDVariable mask = sd.placeHolder(ATTENTION_MASK + "." + k, dtype, batch, seqLen);
+            String[] mNext = new String[nl], zNext = new String[nl];
+            for (int i = 0; i < nl; i++) {
+                mNext[i] = tag + memoryMNext(i);
+                zNext[i] = tag + memoryZNext(i);
+            }
+            SDVariable logits2d = segment(sd, c, tag, batch, seqLen, dtype, ids, mask, m, z, mNext, zNext, true);
+            SDVariable labels = sd.placeHolder(LABELS + "." + k, dtype, (long) batch * seqLen, c.vocabSize());
+            SDVariable nll = nll(sd, tag + NLL_SUM, logits2d, labels);
+            total = total == null ? nll : total.add(nll);
+            for (int i = 0; i < nl && k + 1 < segments; i++) {
+                String next = "seg" + (k + 1) + "/";
+                m[i] = detached ? sd.placeHolder(next + memoryM(i), dtype, batch, nkv, hd, hd) : sd.getVariable(mNext[i]);
+                z[i] = detached ? sd.placeHolder(next + memoryZ(i), dtype, batch, nkv, hd, 1) : sd.getVariable(zNext[i]);
+            }
+        }
+        sd.identity(NLL_SUM, total);
+        sd.setLossVariables(NLL_SUM);
+        return new DecoderGraph(c, sd, batch, seqLen, dtype, true);
+    }
+
+    /** A SameDiff holding the model's weights as variables named after the Hugging Face tensors. */
+    private static SameDiff newGraph(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen) {
         if (batch <= 0 || seqLen <= 0) {
             throw new IllegalArgumentException("batch and segment length must be positive, got " + batch + " x " + seqLen);
         }
@@ -69,65 +163,68 @@ public final class DecoderGraph {
             }
             sd.var(spec.name(), w);
         }
-        int b = batch, s = seqLen, d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads();
-        int g = c.groupSize();
+        return sd;
+    }
+
+    /** {@code -sum(labels * log_softmax(logits))}: labels are one-hot rows, all-zero where nothing counts. */
+    private static SDVariable nll(SameDiff sd, String name, SDVariable logits2d, SDVariable labels) {
+        return sd.nn.logSoftmax(name + ".log_probs", logits2d).mul(labels).sum().neg(name);
+    }
+
+    /**
+     * The decoder on one segment: embedding, every layer (Infini-attention and MLP) and the LM head.
+     * Names of internal nodes start with {@code tag}; {@code mNext}/{@code zNext} name the memory out.
+     *
+     * @return logits {@code [B*S, V]}
+     */
+    private static SDVariable segment(SameDiff sd, InfiniConfig c, String tag, int b, int s, DataType dtype,
+                                      SDVariable ids, SDVariable mask, SDVariable[] m, SDVariable[] z,
+                                      String[] mNext, String[] zNext, boolean oneHotEmbedding) {
+        int d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
         long n = (long) b * s;
-        boolean gemma = c.family() == ModelFamily.GEMMA;
 
-        SDVariable ids = sd.placeHolder(INPUT_IDS, DataType.INT32, b, s);
-        SDVariable mask = sd.placeHolder(ATTENTION_MASK, dtype, b, s);
-
-        // Shared per segment: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
-        SDVariable keyMask = sd.reshape("key_mask", mask, b, 1, s, 1);
+        // Shared by the layers: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
+        SDVariable keyMask = sd.reshape(tag + "key_mask", mask, b, 1, s, 1);
         SDVariable padBias = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, 1, s);
-        SDVariable bias = sd.constant("causal_bias", causalBias(b, nkv, g, s, dtype)).add("attn_bias", padBias);
+        SDVariable bias = constant(sd, "causal_bias", () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
         double[][] angles = ropeAngles(s, hd, c.ropeTheta());
         InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(keyMask, bias,
-                sd.constant("rope.cos_q", ropeTable(angles, b, nh, true, dtype)),
-                sd.constant("rope.sin_q", ropeTable(angles, b, nh, false, dtype)),
-                sd.constant("rope.cos_k", ropeTable(angles, b, nkv, true, dtype)),
-                sd.constant("rope.sin_k", ropeTable(angles, b, nkv, false, dtype)),
-                sd.constant("rope.rotate_half", rotateHalf(hd, dtype)));
+                constant(sd, "rope.cos_q", () -> ropeTable(angles, b, nh, true, dtype)),
+                constant(sd, "rope.sin_q", () -> ropeTable(angles, b, nh, false, dtype)),
+                constant(sd, "rope.cos_k", () -> ropeTable(angles, b, nkv, true, dtype)),
+                constant(sd, "rope.sin_k", () -> ropeTable(angles, b, nkv, false, dtype)),
+                constant(sd, "rope.rotate_half", () -> rotateHalf(hd, dtype)));
         InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
 
         // Embedding [B*S, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
         // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
-        SDVariable flatIds = sd.reshape("input_ids_flat", ids, n);
-        SDVariable x = withLoss
-                ? sd.mmul("embed", sd.oneHot("input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
+        SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
+        SDVariable x = oneHotEmbedding
+                ? sd.mmul(tag + "embed", sd.oneHot(tag + "input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.EMBED))
-                : sd.gather("embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
-        if (gemma) {
-            x = x.mul("embed_scaled", Math.sqrt(d));
+                : sd.gather(tag + "embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
+        if (c.family() == ModelFamily.GEMMA) {
+            x = x.mul(tag + "embed_scaled", Math.sqrt(d));
         }
         for (int i = 0; i < c.numLayers(); i++) {
-            String p = "layers." + i;
-            SDVariable m = sd.placeHolder(memoryM(i), dtype, b, nkv, hd, hd);
-            SDVariable z = sd.placeHolder(memoryZ(i), dtype, b, nkv, hd, 1);
+            String p = tag + "layers." + i;
             SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
             InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
                     sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
                     sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
-            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m, z,
-                    memoryMNext(i), memoryZNext(i));
+            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
+                    mNext[i], zNext[i]);
             x = x.add(p + ".resid_attn", attn[0]);
             SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
             x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
         }
-        SDVariable hf = rmsNorm(sd, "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c);
+        SDVariable hf = rmsNorm(sd, tag + "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c);
         SDVariable head = sd.getVariable(c.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD);
-        SDVariable logits2d = sd.mmul("logits_2d", hf, head, false, true, false);          // [B*S, V]
-        sd.reshape(LOGITS, logits2d, b, s, c.vocabSize());
-        if (withLoss) {
-            // mean over counted positions of -log p(label); padded rows of LABELS are all zero.
-            SDVariable labels = sd.placeHolder(LABELS, dtype, n, c.vocabSize());
-            SDVariable logp = sd.nn.logSoftmax("log_probs", logits2d);
-            SDVariable nll = logp.mul(labels).sum().neg();
-            SDVariable count = sd.math.max(labels.sum(), sd.constant(Nd4j.scalar(dtype, 1.0)));
-            nll.div(LOSS, count);
-            sd.setLossVariables(LOSS);
-        }
-        return new DecoderGraph(c, sd, batch, seqLen, dtype, withLoss);
+        return sd.mmul(tag + "logits_2d", hf, head, false, true, false);                   // [B*S, V]
+    }
+
+    private static SDVariable constant(SameDiff sd, String name, java.util.function.Supplier<INDArray> value) {
+        return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, value.get());
     }
 
     /** RMSNorm in the graph's precision: {@code x / sqrt(mean(x^2) + eps) * (1 + w)} (Gemma) or {@code * w}. */

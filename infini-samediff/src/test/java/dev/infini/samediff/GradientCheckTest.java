@@ -47,6 +47,11 @@ class GradientCheckTest {
             }
         }
         ph.put(DecoderGraph.LABELS, labels);
+        // Upstream gradients of the memory this segment returns (what the segment after would send back).
+        for (int l = 0; l < c.numLayers(); l++) {
+            ph.put(DecoderGraph.memoryMGrad(l), Nd4j.randn(40L + l, new long[] {b, c.numKvHeads(), c.headDim(), c.headDim()}).muli(0.1));
+            ph.put(DecoderGraph.memoryZGrad(l), Nd4j.randn(50L + l, new long[] {b, c.numKvHeads(), c.headDim(), 1}).muli(0.1));
+        }
 
         List<String> wrt = new ArrayList<>(g.parameterNames());
         for (int l = 0; l < c.numLayers(); l++) {
