@@ -1,6 +1,5 @@
 package dev.infini.datasets.passkey;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
@@ -169,9 +168,5 @@ public final class PasskeyIterator implements DataSetIterator {
     @Override
     public List<String> getLabels() {
         return null;
-    }
-
-    static DataType idType() {
-        return DataType.INT32;
     }
 }
