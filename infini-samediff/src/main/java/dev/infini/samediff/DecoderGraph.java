@@ -305,6 +305,51 @@ public final class DecoderGraph {
         return r.castTo(dtype);
     }
 
+    private SameDiff gradFn;
+
+    /**
+     * Outputs and gradients of {@link #LOSS} in one pass. The gradient function is built once (with the
+     * incoming memory among the variables that get gradients) and run with its array cache on; calling
+     * {@code calculateGradients} instead turns that cache off on every call, which on this CPU cost
+     * several GB of resident memory and unsteady step times.
+     *
+     * @param outputs forward outputs wanted (e.g. {@link #NLL_SUM}, the memory out)
+     * @param wrt     parameters and/or memory inputs ({@link #memoryM(int)}, {@link #memoryZ(int)})
+     * @return outputs and gradients by variable name (copies, safe to keep)
+     */
+    public synchronized Map<String, INDArray> outputsAndGradients(Map<String, INDArray> placeholders,
+                                                                  List<String> outputs, List<String> wrt) {
+        if (!withLoss) {
+            throw new IllegalStateException("this graph has no loss; build it with withLoss = true");
+        }
+        if (gradFn == null) {
+            String[] memory = new String[2 * config.numLayers()];
+            for (int i = 0; i < config.numLayers(); i++) {
+                memory[2 * i] = memoryM(i);
+                memory[2 * i + 1] = memoryZ(i);
+            }
+            sd.createGradFunction(memory);
+            gradFn = sd.getFunction("grad");
+            gradFn.setEnableCache(true);
+        }
+        List<String> names = new ArrayList<>(outputs);
+        Map<String, String> gradOf = new java.util.HashMap<>();
+        for (String w : wrt) {
+            SDVariable g = sd.getVariable(w).getGradient();
+            if (g != null) {
+                names.add(g.name());
+                gradOf.put(g.name(), w);
+            }
+        }
+        Map<String, INDArray> res = gradFn.output(placeholders, names);
+        Map<String, INDArray> out = new java.util.HashMap<>();
+        for (String o : outputs) {
+            out.put(o, res.get(o).dup());
+        }
+        gradOf.forEach((g, w) -> out.put(w, res.get(g).dup()));
+        return out;
+    }
+
     /** Names of the trainable variables (the Hugging Face tensors). */
     public List<String> parameterNames() {
         List<String> out = new ArrayList<>();

@@ -5,7 +5,6 @@ import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
 import dev.infini.samediff.SegmentRunner;
 import org.nd4j.autodiff.samediff.SameDiff;
-import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -64,14 +63,34 @@ public final class SegmentGradients {
         for (int[] se : SegmentRunner.segments(batch.length(), segmentSize)) {
             DecoderGraph g = model.graph(b, se[1] - se[0], true);
             Map<String, INDArray> ph = placeholders(g, batch, se, state, null);
-            List<String> outs = memoryOutputs(true);
-            OutAndGrad og = g.sameDiff().calculateGradientsAndOutputs(ph, outs, g.parameterNames());
-            Map<String, INDArray> out = og.getOutputs();
+            Map<String, INDArray> out = g.outputsAndGradients(ph, memoryOutputs(true), g.parameterNames());
             nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
-            accumulate(acc, og.getGradients(), g.parameterNames());
+            accumulate(acc, out, g.parameterNames());
             state = model.nextMemory(out);
         }
         return new Result(acc, nll, batch.tokens(), state);
+    }
+
+    /** The summed loss of a batch without gradients (validation), memory carried across its segments. */
+    public Result evaluate(TrainBatch batch) {
+        return forward(batch, null);
+    }
+
+    /** Forward over all segments; records the memory entering each one in {@code entering} when not null. */
+    private Result forward(TrainBatch batch, List<MemoryState> entering) {
+        int b = batch.batchSize();
+        MemoryState state = model.zeroMemory(b);
+        double nll = 0;
+        for (int[] se : SegmentRunner.segments(batch.length(), segmentSize)) {
+            if (entering != null) {
+                entering.add(state);
+            }
+            DecoderGraph g = model.graph(b, se[1] - se[0], true);
+            Map<String, INDArray> out = g.sameDiff().output(placeholders(g, batch, se, state, null), memoryOutputs(true));
+            nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
+            state = model.nextMemory(out);
+        }
+        return new Result(Map.of(), nll, batch.tokens(), state);
     }
 
     private Result full(TrainBatch batch) {
@@ -79,15 +98,9 @@ public final class SegmentGradients {
         List<int[]> segs = SegmentRunner.segments(batch.length(), segmentSize);
         // Forward: keep only the memory entering each segment.
         List<MemoryState> entering = new ArrayList<>(segs.size());
-        MemoryState state = model.zeroMemory(b);
-        double nll = 0;
-        for (int[] se : segs) {
-            entering.add(state);
-            DecoderGraph g = model.graph(b, se[1] - se[0], true);
-            Map<String, INDArray> out = g.sameDiff().output(placeholders(g, batch, se, state, null), memoryOutputs(true));
-            nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
-            state = model.nextMemory(out);
-        }
+        Result fwd = forward(batch, entering);
+        double nll = fwd.nllSum();
+        MemoryState state = fwd.memory();
         // Backward in reverse, recomputing each segment; dL/d(memory out) flows to the segment before.
         Map<String, INDArray> acc = new LinkedHashMap<>();
         Map<String, INDArray> upstream = null; // gradients w.r.t. the memory leaving the current segment
@@ -103,7 +116,7 @@ public final class SegmentGradients {
                     wrt.add(DecoderGraph.memoryZ(i));
                 }
             }
-            Map<String, INDArray> grads = g.sameDiff().calculateGradients(ph, wrt);
+            Map<String, INDArray> grads = g.outputsAndGradients(ph, List.of(), wrt);
             accumulate(acc, grads, g.parameterNames());
             if (k > 0) {
                 upstream = new HashMap<>();

@@ -34,6 +34,18 @@ final class Progress {
         printed = true;
     }
 
+    /** Shows a ready-made status line (throttled like {@link #update}). */
+    void line(String text) {
+        long now = System.nanoTime();
+        if (now - lastPrint < (tty ? 200_000_000L : 5_000_000_000L)) {
+            return;
+        }
+        lastPrint = now;
+        err.print(tty ? "\r" + text + "   " : text + "\n");
+        err.flush();
+        printed = true;
+    }
+
     void finish() {
         if (printed && tty) {
             err.println();

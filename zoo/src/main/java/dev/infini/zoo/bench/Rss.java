@@ -1,0 +1,34 @@
+package dev.infini.zoo.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Resident memory of this process from {@code /proc/self/status} (Linux): current and peak, in MiB. */
+public final class Rss {
+    private Rss() {
+    }
+
+    /** Current resident set (VmRSS) in MiB, or NaN where /proc is not available. */
+    public static double currentMiB() {
+        return read("VmRSS:");
+    }
+
+    /** Peak resident set (VmHWM) in MiB, or NaN. */
+    public static double peakMiB() {
+        return read("VmHWM:");
+    }
+
+    private static double read(String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(key)) {
+                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+}

@@ -1,0 +1,379 @@
+package dev.infini.zoo.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.datasets.corpus.Corpus;
+import dev.infini.datasets.pipeline.BlockMode;
+import dev.infini.datasets.pipeline.IteratorState;
+import dev.infini.datasets.pipeline.TokenBlockIterator;
+import dev.infini.datasets.pipeline.TokenCache;
+import dev.infini.datasets.pipeline.TokenizedCorpus;
+import dev.infini.datasets.tokenize.ByteTokenizer;
+import dev.infini.datasets.tokenize.HfTokenizer;
+import dev.infini.datasets.tokenize.Tokenizer;
+import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.train.AdamW;
+import dev.infini.samediff.train.LrSchedule;
+import dev.infini.samediff.train.OptimizerStep;
+import dev.infini.samediff.train.SegmentGradients;
+import dev.infini.samediff.train.TrainBatch;
+import dev.infini.zoo.Presets;
+import dev.infini.zoo.hf.HfCheckpoint;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * The training loop: batches of {@code seq_len} tokens from a DataVec pipeline, each run segment by
+ * segment with the memory passed on ({@link SegmentGradients}), AdamW steps on a warmup+cosine schedule,
+ * validation, metrics as JSONL, atomic checkpoints every N steps and at the end, resume, a loss-curve
+ * PNG and a generated sample.
+ */
+public final class Trainer {
+    private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final TrainOptions o;
+    private final Path runDir;
+    private final Path resumeFrom;
+    private Consumer<String> progress = s -> { };
+
+    /** The run's outcome; {@link #toJson()} is the one-line summary the command prints last. */
+    public record Summary(long steps, double tokensPerSecond, double trainLoss, double valLoss, double valPpl,
+                          double unigramPpl, double seconds, long parameters, String memoryGradient, String sample,
+                          Path runDir, List<double[]> losses) {
+        public String toJson() {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("steps", steps);
+            n.put("tokens_per_s", Math.round(tokensPerSecond * 10) / 10.0);
+            n.put("train_loss", round(trainLoss));
+            n.put("val_loss", round(valLoss));
+            n.put("val_ppl", round(valPpl));
+            n.put("unigram_ppl", round(unigramPpl));
+            n.put("seconds", Math.round(seconds * 10) / 10.0);
+            n.put("parameters", parameters);
+            n.put("memory_gradient", memoryGradient);
+            n.put("out", runDir.toString());
+            return n.toString();
+        }
+
+        private static double round(double v) {
+            return Double.isFinite(v) ? Math.round(v * 10000) / 10000.0 : v;
+        }
+    }
+
+    /** A fresh run with these options, or (with {@code resumeFrom}) the continuation of a checkpointed one. */
+    public Trainer(TrainOptions options, Path resumeFrom) {
+        this.o = options;
+        this.runDir = Paths.get(options.out);
+        this.resumeFrom = resumeFrom;
+    }
+
+    /** Receives a progress line after every step (the command draws it as a bar). */
+    public Trainer onProgress(Consumer<String> p) {
+        this.progress = p;
+        return this;
+    }
+
+    /** The options a checkpoint was written with (for {@code --resume}). */
+    public static TrainOptions optionsOf(Path resumeDir) throws IOException {
+        return TrainingCheckpoint.readState(TrainingCheckpoint.locate(resumeDir)).options;
+    }
+
+    public Summary run() throws IOException {
+        validate();
+        Files.createDirectories(runDir);
+        TrainingCheckpoint.State state;
+        InfiniModel model;
+        Path ckpt = resumeFrom == null ? null : TrainingCheckpoint.locate(resumeFrom);
+        if (ckpt != null) {
+            state = TrainingCheckpoint.readState(ckpt);
+            model = HfCheckpoint.load(ckpt);
+            log.info("resuming {} at step {}", ckpt, state.step);
+        } else {
+            state = new TrainingCheckpoint.State();
+            model = o.init != null ? HfCheckpoint.load(Paths.get(o.init), new HfCheckpoint.Options().gateInit(o.gateInit)
+                    .segmentSize(o.segment).memoryUpdate(o.memoryUpdate)) : freshModel();
+        }
+        state.options = o;
+        InfiniConfig c = model.config();
+        Tokenizer tok = tokenizer(c);
+        if (tok.vocabSize() > c.vocabSize()) {
+            throw new IllegalArgumentException("tokenizer " + tok + " has " + tok.vocabSize() + " ids but the model's vocabulary has "
+                    + c.vocabSize());
+        }
+        log.info("model {} with {} parameters; memory gradient {}, {} x {} tokens per step in segments of {}", c,
+                String.format("%,d", c.parameterCount()), o.memoryGradient.key(), o.batch * o.accumulation, o.seqLen, o.segment);
+
+        // Data: documents split into train and validation; blocks of seq_len tokens.
+        TokenizedCorpus corpus = TokenCache.defaultCache().load(corpus(o.corpus), tok);
+        TokenizedCorpus.DocumentSplit split = corpus.split(o.valFraction, o.seed);
+        TokenBlockIterator train = TokenBlockIterator.builder(corpus).tokenizer(tok).documents(split.train())
+                .seqLen(o.seqLen).batchSize(o.batch).mode(BlockMode.CONCATENATED).shuffle(true).seed(o.seed)
+                .dropLast(true).build();
+        if (train.numBatches() == 0) {
+            throw new IllegalArgumentException("corpus " + o.corpus + " has too few training tokens (" + corpus.numTokens()
+                    + ") for one batch of " + o.batch + " x " + o.seqLen);
+        }
+        List<TrainBatch> valSet = validationSet(corpus, tok, split.validation());
+        if (state.dataState != null) {
+            train.restore(IteratorState.decode(state.dataState));
+        }
+
+        AdamW adam = new AdamW(model, new AdamW.Settings(0.9, 0.95, 1e-8, o.weightDecay, o.gateLrMultiplier));
+        if (ckpt != null) {
+            TrainingCheckpoint.restoreOptimizer(ckpt, adam, state.optimizerStep);
+        }
+        OptimizerStep stepper = new OptimizerStep(model, o.segment, o.memoryGradient, adam, o.clip);
+        SegmentGradients evaluator = new SegmentGradients(model, o.segment);
+        LrSchedule schedule = new LrSchedule(o.lr, o.warmup, o.steps, o.minLrRatio);
+        Path metrics = runDir.resolve("metrics.jsonl");
+        rewriteMetrics(metrics, state);
+
+        long startStep = state.step;
+        double trainSeconds = state.seconds, tokens = state.tokensSeen;
+        try (BufferedWriter mw = Files.newBufferedWriter(metrics, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+            while (state.step < o.steps) {
+                List<TrainBatch> micro = new ArrayList<>();
+                for (int a = 0; a < o.accumulation; a++) {
+                    if (!train.hasNext()) {
+                        train.reset();
+                    }
+                    micro.add(toBatch(train.next()));
+                }
+                double lr = schedule.at(state.optimizerStep + 1);
+                long t0 = System.nanoTime();
+                OptimizerStep.Stats st = stepper.step(micro, lr);
+                double dt = (System.nanoTime() - t0) / 1e9;
+                state.step++;
+                trainSeconds += dt;
+                tokens += st.tokens();
+                if (st.skipped()) {
+                    state.badStepsInARow++;
+                    log.warn("step {}: non-finite loss/gradient ({} in a row), skipped", state.step, state.badStepsInARow);
+                    if (state.badStepsInARow >= o.maxBadSteps) {
+                        throw new IllegalStateException("stopping: " + state.badStepsInARow + " non-finite steps in a row "
+                                + "(lower --lr or check the data); the last good checkpoint is in " + runDir);
+                    }
+                } else {
+                    state.badStepsInARow = 0;
+                    state.optimizerStep = adam.step();
+                    state.trainLoss.add(new double[] {state.step, st.loss()});
+                }
+                ObjectNode line = JSON.createObjectNode().put("step", state.step).put("loss", st.loss())
+                        .put("grad_norm", st.gradNorm()).put("lr", lr).put("tokens", st.tokens())
+                        .put("tokens_per_s", st.tokens() / dt).put("seconds", dt).put("skipped", st.skipped());
+                if (o.evalEvery > 0 && state.step % o.evalEvery == 0 && state.step < o.steps) {
+                    double vl = validationLoss(evaluator, valSet);
+                    state.valLoss.add(new double[] {state.step, vl});
+                    line.put("val_loss", vl);
+                }
+                mw.write(line.toString());
+                mw.newLine();
+                mw.flush();
+                progress.accept(String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e | ETA %s", state.step, o.steps,
+                        st.loss(), tokens / trainSeconds, lr, eta(trainSeconds / (state.step - startStep) * (o.steps - state.step))));
+                state.dataState = train.state().encode();
+                state.seconds = trainSeconds;
+                state.tokensSeen = tokens;
+                if (o.checkpointEvery > 0 && state.step % o.checkpointEvery == 0 && state.step < o.steps) {
+                    TrainingCheckpoint.save(runDir, model, adam, state);
+                }
+            }
+            // Final evaluation, checkpoint, plot and sample.
+            double vl = validationLoss(evaluator, valSet);
+            state.valLoss.add(new double[] {state.step, vl});
+            mw.write(JSON.createObjectNode().put("step", state.step).put("val_loss", vl).toString());
+            mw.newLine();
+            TrainingCheckpoint.save(runDir, model, adam, state);
+            double unigram = unigramPerplexity(valSet, c.vocabSize());
+            LossCurve.write(runDir.resolve("loss.png"), "Infini-attention " + (o.init != null ? "fine-tuning" : o.preset)
+                    + ", " + o.memoryGradient.key() + " memory gradient", state.trainLoss, state.valLoss, Math.log(unigram),
+                    String.format("unigram baseline (ppl %.1f)", unigram));
+            String sample = sample(model, tok, corpus, split.validation());
+            Files.writeString(runDir.resolve("sample.txt"), sample + "\n");
+            double trainLoss = recentMean(state.trainLoss, 10);
+            return new Summary(state.step, tokens / Math.max(trainSeconds, 1e-9), trainLoss, vl, Math.exp(vl), unigram,
+                    trainSeconds, c.parameterCount(), o.memoryGradient.key(), sample, runDir, state.trainLoss);
+        }
+    }
+
+    private void validate() {
+        check(o.seqLen > 0, "--seq-len must be positive, got " + o.seqLen);
+        check(o.segment > 0, "--segment must be positive, got " + o.segment);
+        check(o.batch > 0, "--batch must be positive, got " + o.batch);
+        check(o.steps > 0, "--steps must be positive, got " + o.steps);
+        check(o.accumulation > 0, "--accumulation must be positive, got " + o.accumulation);
+        check(o.lr > 0 && Double.isFinite(o.lr), "--lr must be a positive number, got " + o.lr);
+        check(o.valFraction > 0 && o.valFraction < 1, "--val-fraction must be in (0, 1), got " + o.valFraction);
+    }
+
+    private static void check(boolean ok, String msg) {
+        if (!ok) {
+            throw new IllegalArgumentException(msg);
+        }
+    }
+
+    private InfiniModel freshModel() {
+        InfiniConfig.Builder b = Presets.get(o.preset).toBuilder().segmentSize(o.segment);
+        if (o.hidden != null) b.hiddenSize(o.hidden);
+        if (o.layers != null) b.numLayers(o.layers);
+        if (o.heads != null) b.numHeads(o.heads);
+        if (o.kvHeads != null) b.numKvHeads(o.kvHeads);
+        if (o.headDim != null) b.headDim(o.headDim);
+        if (o.intermediate != null) b.intermediateSize(o.intermediate);
+        if (o.memoryUpdate != null) b.memoryUpdate(o.memoryUpdate);
+        return InfiniModel.random(b.build(), o.seed, 0.02, o.gateInit, DataType.FLOAT);
+    }
+
+    /** The tokenizer: --tokenizer, else tokenizer.json next to --init, else byte-level. */
+    private Tokenizer tokenizer(InfiniConfig c) throws IOException {
+        String t = o.tokenizer;
+        if (t == null && o.init != null && Files.isRegularFile(Paths.get(o.init, "tokenizer.json"))) {
+            t = Paths.get(o.init, "tokenizer.json").toString();
+        }
+        if (t == null || t.equals("byte")) {
+            if (c.vocabSize() < ByteTokenizer.VOCAB_SIZE) {
+                throw new IllegalArgumentException("the byte tokenizer needs a vocabulary of " + ByteTokenizer.VOCAB_SIZE
+                        + " but the model has " + c.vocabSize() + "; pass --tokenizer tokenizer.json");
+            }
+            return new ByteTokenizer();
+        }
+        return HfTokenizer.load(Paths.get(t));
+    }
+
+    /** A bundled corpus by name, or a user's file, folder or JSONL. */
+    public static Corpus corpus(String name) {
+        return switch (name) {
+            case "moby-dick" -> Corpus.mobyDickChapters();
+            case "sotu", "state-of-the-union" -> Corpus.stateOfTheUnion();
+            default -> {
+                Path p = Paths.get(name);
+                if (!Files.exists(p)) {
+                    throw new IllegalArgumentException("corpus '" + name + "' is neither a bundled corpus (moby-dick, sotu) nor an existing path");
+                }
+                yield Corpus.fromPath(p);
+            }
+        };
+    }
+
+    private List<TrainBatch> validationSet(TokenizedCorpus corpus, Tokenizer tok, int[] docs) {
+        TokenBlockIterator it = TokenBlockIterator.builder(corpus).tokenizer(tok).documents(docs).seqLen(o.seqLen)
+                .batchSize(o.batch).mode(BlockMode.CONCATENATED).shuffle(false).dropLast(false).build();
+        List<TrainBatch> out = new ArrayList<>();
+        while (it.hasNext() && (o.valBatches <= 0 || out.size() < o.valBatches)) {
+            out.add(toBatch(it.next()));
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("corpus " + o.corpus + ": the validation documents hold no full block of " + o.seqLen + " tokens");
+        }
+        return out;
+    }
+
+    /** A DataVec DataSet of the token pipeline as a training batch. */
+    public static TrainBatch toBatch(DataSet ds) {
+        INDArray fm = ds.getFeaturesMaskArray();
+        boolean padded = fm != null && fm.minNumber().doubleValue() < 1;
+        return new TrainBatch(ds.getFeatures().castTo(DataType.INT32), ds.getLabels().castTo(DataType.INT32),
+                ds.getLabelsMaskArray() != null ? ds.getLabelsMaskArray() : org.nd4j.linalg.factory.Nd4j.onesLike(ds.getFeatures()).castTo(DataType.FLOAT),
+                padded ? fm : null);
+    }
+
+    private static double validationLoss(SegmentGradients eval, List<TrainBatch> set) {
+        double nll = 0, n = 0;
+        for (TrainBatch b : set) {
+            SegmentGradients.Result r = eval.evaluate(b);
+            nll += r.nllSum();
+            n += r.tokens();
+        }
+        return nll / Math.max(n, 1);
+    }
+
+    /** Perplexity of the validation labels under their own unigram distribution (the baseline to beat). */
+    static double unigramPerplexity(List<TrainBatch> set, int vocab) {
+        double[] counts = new double[vocab];
+        double n = 0;
+        for (TrainBatch b : set) {
+            int[] labels = b.labels().reshape(-1).toIntVector();
+            float[] mask = b.lossMask().reshape(-1).toFloatVector();
+            for (int i = 0; i < labels.length; i++) {
+                if (mask[i] != 0) {
+                    counts[labels[i]]++;
+                    n++;
+                }
+            }
+        }
+        double h = 0;
+        for (double cnt : counts) {
+            if (cnt > 0) {
+                h -= cnt / n * Math.log(cnt / n);
+            }
+        }
+        return Math.exp(h);
+    }
+
+    private String sample(InfiniModel model, Tokenizer tok, TokenizedCorpus corpus, int[] valDocs) {
+        if (o.sampleTokens <= 0) {
+            return "";
+        }
+        int[] prompt;
+        if (o.samplePrompt != null) {
+            prompt = tok.encode(o.samplePrompt);
+        } else {
+            int[] doc = corpus.document(valDocs[0]);
+            prompt = java.util.Arrays.copyOf(doc, Math.min(doc.length, 48));
+        }
+        int[] out = Sampling.generate(model, prompt, o.sampleTokens, 0.8, 40, o.seed, tok.eosId());
+        String text = tok.decode(prompt) + tok.decode(out);
+        log.info("sample:\n{}", text);
+        return text;
+    }
+
+    private static double recentMean(List<double[]> pts, int n) {
+        double s = 0;
+        int k = 0;
+        for (int i = Math.max(0, pts.size() - n); i < pts.size(); i++) {
+            s += pts.get(i)[1];
+            k++;
+        }
+        return k == 0 ? Double.NaN : s / k;
+    }
+
+    private static void rewriteMetrics(Path metrics, TrainingCheckpoint.State state) throws IOException {
+        if (state.step == 0) {
+            Files.deleteIfExists(metrics);
+            return;
+        }
+        if (Files.exists(metrics)) {
+            // Drop lines of steps after the checkpoint (written by a run that was stopped before its next checkpoint).
+            List<String> keep = new ArrayList<>();
+            for (String l : Files.readAllLines(metrics)) {
+                if (JSON.readTree(l).path("step").asLong() <= state.step) {
+                    keep.add(l);
+                }
+            }
+            Files.write(metrics, keep);
+        }
+    }
+
+    static String eta(double seconds) {
+        if (!Double.isFinite(seconds)) {
+            return "?";
+        }
+        long s = Math.round(seconds);
+        return s >= 60 ? (s / 60) + "m" + String.format("%02d", s % 60) + "s" : s + "s";
+    }
+}
