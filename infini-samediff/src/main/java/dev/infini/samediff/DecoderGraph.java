@@ -184,11 +184,14 @@ public final class DecoderGraph {
         long n = (long) b * s;
 
         // Shared by the layers: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
-        SDVariable keyMask = sd.reshape(tag + "key_mask", mask, b, 1, s, 1);
-        SDVariable padBias = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, 1, s);
+        SDVariable tokenMask = sd.reshape(tag + "token_mask", mask, n, 1);
+        // Padded keys: (mask - 1) * 1e9 in every query row, expanded by [B, Hkv*g*S, 1] x [B, 1, S].
+        SDVariable padRow = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, s);
+        SDVariable onesCol = constant(sd, "ones.pad_rows", () -> Nd4j.ones(dtype, b, (long) nkv * g * s, 1));
+        SDVariable padBias = sd.reshape(sd.mmul(onesCol, padRow), b, nkv, (long) g * s, s);
         SDVariable bias = constant(sd, "causal_bias", () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
         double[][] angles = ropeAngles(s, hd, c.ropeTheta());
-        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(keyMask, bias,
+        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(tokenMask, bias,
                 constant(sd, "rope.cos_q", () -> ropeTable(angles, b, nh, true, dtype)),
                 constant(sd, "rope.sin_q", () -> ropeTable(angles, b, nh, false, dtype)),
                 constant(sd, "rope.cos_k", () -> ropeTable(angles, b, nkv, true, dtype)),
@@ -208,17 +211,17 @@ public final class DecoderGraph {
         }
         for (int i = 0; i < c.numLayers(); i++) {
             String p = tag + "layers." + i;
-            SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
+            SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c, n);
             InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
                     sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
                     sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
             SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
                     mNext[i], zNext[i]);
             x = x.add(p + ".resid_attn", attn[0]);
-            SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
+            SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c, n);
             x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
         }
-        SDVariable hf = rmsNorm(sd, tag + "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c);
+        SDVariable hf = rmsNorm(sd, tag + "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c, n);
         SDVariable head = sd.getVariable(c.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD);
         return sd.mmul(tag + "logits_2d", hf, head, false, true, false);                   // [B*S, V]
     }
@@ -227,16 +230,21 @@ public final class DecoderGraph {
         return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, value.get());
     }
 
-    /** RMSNorm in the graph's precision: {@code x / sqrt(mean(x^2) + eps) * (1 + w)} (Gemma) or {@code * w}. */
-    static SDVariable rmsNorm(SameDiff sd, String name, SDVariable x, SDVariable w, InfiniConfig c) {
+    /**
+     * RMSNorm in the graph's precision: {@code x / sqrt(mean(x^2) + eps) * (1 + w)} (Gemma) or {@code * w};
+     * the per-row factor and the scale are expanded to {@code [N, D]} (see {@link InfiniAttention#ones}).
+     */
+    public static SDVariable rmsNorm(SameDiff sd, String name, SDVariable x, SDVariable w, InfiniConfig c, long n) {
+        long d = c.hiddenSize();
         SDVariable ms = x.mul(x).mean(name + ".ms", true, 1);                         // [N,1]
-        SDVariable normed = x.mul(name + ".x_hat", sd.math.rsqrt(ms.add(c.rmsNormEps())));
+        SDVariable inv = InfiniAttention.expandColumn(sd, name + ".inv", sd.math.rsqrt(ms.add(c.rmsNormEps())), d);
         SDVariable scale = c.family() == ModelFamily.GEMMA ? w.add(name + ".scale", 1.0) : w;
-        return normed.mul(name, scale);
+        SDVariable scaleFull = InfiniAttention.expandRow(sd, name + ".scale_full", sd.reshape(scale, 1, d), n);
+        return x.mul(name + ".x_hat", inv).mul(name, scaleFull);
     }
 
     /** {@code down( act(gate(x)) * up(x) )} with GeLU-tanh (Gemma) or SiLU (Llama). */
-    static SDVariable mlp(SameDiff sd, String p, SDVariable x, int layer, InfiniConfig c) {
+    public static SDVariable mlp(SameDiff sd, String p, SDVariable x, int layer, InfiniConfig c) {
         SDVariable gate = sd.mmul(p + ".gate", x, sd.getVariable(TensorNames.mlpGate(layer)), false, true, false);
         SDVariable up = sd.mmul(p + ".up", x, sd.getVariable(TensorNames.mlpUp(layer)), false, true, false);
         SDVariable act;

@@ -39,7 +39,7 @@ public final class InfiniAttention {
      * What a segment shares across layers: its padding mask, the additive causal+padding bias and the
      * rotary tables.
      *
-     * @param keyMask   {@code [B, 1, S, 1]}, 1 for a real token, 0 for padding
+     * @param tokenMask {@code [B*S, 1]}, 1 for a real token, 0 for padding
      * @param bias      {@code [B, Hkv, g*S, S]}: 0 where query row may attend to key, {@link #MASKED} elsewhere
      * @param cosQ      {@code [B*S, H*d]} cosines of the rotary angles, position restarting at 0 per segment
      * @param sinQ      {@code [B*S, H*d]}
@@ -47,8 +47,28 @@ public final class InfiniAttention {
      * @param sinK      {@code [B*S, Hkv*d]}
      * @param rotate    {@code [d, d]}: {@code x @ rotate == rotate_half(x) = concat(-x2, x1)}
      */
-    public record SegmentContext(SDVariable keyMask, SDVariable bias, SDVariable cosQ, SDVariable sinQ,
+    public record SegmentContext(SDVariable tokenMask, SDVariable bias, SDVariable cosQ, SDVariable sinQ,
                                  SDVariable cosK, SDVariable sinK, SDVariable rotate) {
+    }
+
+    /**
+     * Broadcasting multiplies were about a third of a training step on this CPU (their backward is slow
+     * in libnd4j), so every graph here multiplies arrays of equal shape: a column {@code [M, 1]} or row
+     * {@code [1, N]} is first expanded to {@code [M, N]} by an outer product with a constant of ones.
+     */
+    public static SDVariable ones(SameDiff sd, org.nd4j.linalg.api.buffer.DataType dtype, long rows, long cols) {
+        String name = "ones." + dtype + "." + rows + "x" + cols;
+        return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, org.nd4j.linalg.factory.Nd4j.ones(dtype, rows, cols));
+    }
+
+    /** {@code [M, 1]} to {@code [M, n]} (each row repeated), as a matrix product. */
+    public static SDVariable expandColumn(SameDiff sd, String name, SDVariable col, long n) {
+        return sd.mmul(name, col, ones(sd, col.dataType(), 1, n));
+    }
+
+    /** {@code [1, n]} to {@code [m, n]} (the row repeated), as a matrix product. */
+    public static SDVariable expandRow(SameDiff sd, String name, SDVariable row, long m) {
+        return sd.mmul(name, ones(sd, row.dataType(), m, 1), row);
     }
 
     /** {@code sigma(x) = ELU(x) + 1}, the memory's non-negative feature map. */
@@ -57,15 +77,23 @@ public final class InfiniAttention {
     }
 
     /**
-     * Memory read, before the update: {@code A_mem = sigma(Q) M / (sigma(Q) z + eps)}.
+     * Memory read, before the update: {@code A_mem = sigma(Q) M / (sigma(Q) z + eps)}. The denominator
+     * {@code [B, Hkv, R, 1]} is expanded to full size by a batched product with ones before dividing.
      *
      * @param sQ {@code [B, Hkv, R, d]}; {@code m} {@code [B, Hkv, d, d]}; {@code z} {@code [B, Hkv, d, 1]}
      * @return {@code [B, Hkv, R, d]}
      */
-    public static SDVariable read(SameDiff sd, String name, SDVariable sQ, SDVariable m, SDVariable z) {
-        SDVariable num = sd.mmul(name + ".num", sQ, m);            // [B,Hkv,R,d]
-        SDVariable den = sd.mmul(name + ".den", sQ, z).add(EPS);   // [B,Hkv,R,1]
-        return num.div(name, den);
+    public static SDVariable read(SameDiff sd, String name, SDVariable sQ, SDVariable m, SDVariable z,
+                                  long b, long nkv, long d) {
+        SDVariable num = sd.mmul(name + ".num", sQ, m);                        // [B,Hkv,R,d]
+        SDVariable den = sd.mmul(name + ".den", sQ, z).add(EPS);               // [B,Hkv,R,1]
+        // Expand the derived column, never z itself: in M2.1 no gradient reaches a placeholder through
+        // an op whose other inputs are constants (reshape, expand_dims, a product with ones); the
+        // gradient check test catches it.
+        String onesName = "ones.rows." + z.dataType() + "." + b + "x" + nkv + "x" + d;
+        SDVariable onesRows = sd.hasVariable(onesName) ? sd.getVariable(onesName)
+                : sd.constant(onesName, org.nd4j.linalg.factory.Nd4j.ones(z.dataType(), b, nkv, 1, d));
+        return num.div(name, sd.mmul(name + ".den_full", den, onesRows));    // [B,Hkv,R,d]
     }
 
     /**
@@ -77,11 +105,12 @@ public final class InfiniAttention {
      * @return {@code {M', z'}} shaped like the inputs
      */
     public static SDVariable[] write(SameDiff sd, String prefix, MemoryUpdate rule, SDVariable sK, SDVariable v,
-                                     SDVariable m, SDVariable z, String mOutName, String zOutName) {
+                                     SDVariable m, SDVariable z, long b, long nkv, long d,
+                                     String mOutName, String zOutName) {
         SDVariable sKt = sd.permute(prefix + ".sKt", sK, 0, 1, 3, 2);                 // [B,Hkv,d,S]
         SDVariable value = v;
         if (rule == MemoryUpdate.DELTA) {
-            SDVariable retrieved = read(sd, prefix + ".retrieved", sK, m, z);         // [B,Hkv,S,d]
+            SDVariable retrieved = read(sd, prefix + ".retrieved", sK, m, z, b, nkv, d);         // [B,Hkv,S,d]
             value = v.sub(prefix + ".delta", retrieved);
         }
         SDVariable mNext = m.add(mOutName, sd.mmul(prefix + ".kv", sKt, value));    // [B,Hkv,d,d]
@@ -120,9 +149,8 @@ public final class InfiniAttention {
         // Head layouts: queries grouped per KV head [B,Hkv,g*S,d]; keys/values [B,Hkv,S,d].
         SDVariable qG = groupQueries(sd, p + ".q_g", qRope, dims);
         SDVariable qRawG = groupQueries(sd, p + ".q_raw_g", q, dims);
-        SDVariable kH = sd.permute(p + ".k_h", sd.reshape(kRope, b, s, nkv, d), 0, 2, 1, 3);
-        SDVariable kRawH = sd.permute(p + ".k_raw_h", sd.reshape(k, b, s, nkv, d), 0, 2, 1, 3);
-        SDVariable vH = sd.permute(p + ".v_h", sd.reshape(v, b, s, nkv, d), 0, 2, 1, 3);
+        SDVariable kH = toHeads(sd, p + ".k_h", kRope, b, s, nkv, d);
+        SDVariable vH = toHeads(sd, p + ".v_h", v, b, s, nkv, d);
 
         // A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal mask) V, local to this segment.
         SDVariable scores = sd.mmul(p + ".scores", qG, sd.permute(kH, 0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
@@ -130,22 +158,35 @@ public final class InfiniAttention {
         SDVariable aDot = sd.mmul(p + ".a_dot", probs, vH);                           // [B,Hkv,g*S,d]
 
         // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
-        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z);
+        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z, b, nkv, d);
 
-        // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head.
-        SDVariable gateP = sd.nn.sigmoid(p + ".gate_p", w.gate());                     // [1,H,1,1]
-        SDVariable aDotH = sd.reshape(aDot, b, nh, s, d);                              // [B,H,S,d]
-        SDVariable aMemH = sd.reshape(aMem, b, nh, s, d);
-        SDVariable a = aDotH.add(p + ".mix", aMemH.sub(aDotH).mul(gateP));
+        // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head, mixed in the
+        // concat layout [B*S, H*d] with the gate expanded to full size.
+        SDVariable gateP = sd.reshape(sd.nn.sigmoid(p + ".gate_p", w.gate()), nh, 1);  // [H,1]
+        SDVariable gateFull = expandRow(sd, p + ".gate_full",
+                sd.reshape(expandColumn(sd, p + ".gate_hd", gateP, d), 1, (long) nh * d), (long) b * s);
+        SDVariable aDot2d = concatHeads(sd, aDot, b, s, nh, d);                       // [B*S, H*d]
+        SDVariable aMem2d = concatHeads(sd, aMem, b, s, nh, d);
+        SDVariable a = aDot2d.add(p + ".mix", aMem2d.sub(aDot2d).mul(gateFull));
 
         // out = concat_h(A) W_o
-        SDVariable concat = sd.reshape(sd.permute(a, 0, 2, 1, 3), (long) b * s, (long) nh * d);
-        SDVariable out = sd.mmul(p + ".out", concat, w.oProj(), false, true, false);   // [B*S, D]
+        SDVariable out = sd.mmul(p + ".out", a, w.oProj(), false, true, false);       // [B*S, D]
 
         // Memory write of this segment (padded positions zeroed out of sigma(K)).
-        SDVariable sK = sigma(sd, p + ".sigma_k_raw", kRawH).mul(p + ".sigma_k", ctx.keyMask());
-        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, mOutName, zOutName);
+        SDVariable maskK = expandColumn(sd, p + ".mask_k", ctx.tokenMask(), (long) nkv * d);
+        SDVariable sK = toHeads(sd, p + ".sigma_k", sigma(sd, p + ".sigma_k_raw", k).mul(maskK), b, s, nkv, d);
+        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, b, nkv, d, mOutName, zOutName);
         return new SDVariable[] {out, mem[0], mem[1]};
+    }
+
+    /** {@code [B*S, n*d]} to {@code [B, n, S, d]}. */
+    private static SDVariable toHeads(SameDiff sd, String name, SDVariable x, int b, int s, int n, int d) {
+        return sd.permute(name, sd.reshape(x, b, s, n, d), 0, 2, 1, 3);
+    }
+
+    /** {@code [B, Hkv, g*S, d]} (= {@code [B, H, S, d]} in memory order) to {@code [B*S, H*d]}. */
+    private static SDVariable concatHeads(SameDiff sd, SDVariable x, int b, int s, int nh, int d) {
+        return sd.reshape(sd.permute(sd.reshape(x, b, nh, s, d), 0, 2, 1, 3), (long) b * s, (long) nh * d);
     }
 
     /** {@code [B*S, H*d]} to {@code [B, Hkv, g*S, d]} (query head {@code kv*g+j} at rows {@code j*S..}). */

@@ -14,6 +14,17 @@ public final class Rss {
         return read("VmRSS:");
     }
 
+    /** CPU seconds (user + system, all threads) this process has used, from /proc/self/stat; NaN elsewhere. */
+    public static double cpuSeconds() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in clock ticks (USER_HZ 100)
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
+    }
+
     /** Peak resident set (VmHWM) in MiB, or NaN. */
     public static double peakMiB() {
         return read("VmHWM:");

@@ -61,16 +61,20 @@ final class BenchCommand implements Runnable {
             double rssBefore = Rss.currentMiB();
             step.step(List.of(b), 1e-4); // warm-up: graph building, first allocations
             long t0 = System.nanoTime();
+            double cpu0 = Rss.cpuSeconds();
             for (int i = 0; i < steps; i++) {
                 OptimizerStep.Stats st = step.step(List.of(b), 1e-4);
                 log.info("step {}: loss {}", i + 1, String.format("%.4f", st.loss()));
             }
             double secs = (System.nanoTime() - t0) / 1e9;
+            double cpu = Rss.cpuSeconds() - cpu0;
             ObjectNode n = new ObjectMapper().createObjectNode();
             n.put("bench", "train").put("preset", preset).put("memory_gradient", mg.key()).put("seq_len", seqLen)
                     .put("segment", segment).put("batch", batch).put("steps", steps)
                     .put("tokens_per_s", Math.round((double) batch * seqLen * steps / secs))
                     .put("seconds_per_step", Math.round(secs / steps * 1000) / 1000.0)
+                    .put("cpu_seconds_per_step", Math.round(cpu / steps * 1000) / 1000.0)
+                    .put("tokens_per_cpu_s", Math.round((double) batch * seqLen * steps / cpu))
                     .put("peak_rss_mib", Math.round(Rss.peakMiB())).put("rss_before_mib", Math.round(rssBefore))
                     .put("heap_max_mib", Runtime.getRuntime().maxMemory() >> 20);
             System.out.println(n);
