@@ -184,14 +184,16 @@ public final class Trainer {
                 mw.write(line.toString());
                 mw.newLine();
                 mw.flush();
-                progress.accept(String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e | ETA %s", state.step, o.steps,
-                        st.loss(), tokens / trainSeconds, lr, eta(trainSeconds / (state.step - startStep) * (o.steps - state.step))));
                 state.dataState = train.state().encode();
                 state.seconds = trainSeconds;
                 state.tokensSeen = tokens;
-                if (o.checkpointEvery > 0 && state.step % o.checkpointEvery == 0 && state.step < o.steps) {
+                // Never checkpoint right after a skipped step: the last good checkpoint stays as it is.
+                if (o.checkpointEvery > 0 && state.step % o.checkpointEvery == 0 && state.step < o.steps
+                        && state.badStepsInARow == 0) {
                     TrainingCheckpoint.save(runDir, model, adam, state);
                 }
+                progress.accept(String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e | ETA %s", state.step, o.steps,
+                        st.loss(), tokens / trainSeconds, lr, eta(trainSeconds / (state.step - startStep) * (o.steps - state.step))));
             }
             // Final evaluation, checkpoint, plot and sample.
             double vl = validationLoss(evaluator, valSet);

@@ -1,0 +1,130 @@
+package dev.infini.zoo.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.zoo.hf.HfCheckpoint;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainerTest {
+    @TempDir
+    static Path cache;
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void isolatedTokenCache() {
+        System.setProperty("infini.cache.dir", cache.toString());
+    }
+
+    /** A model of a few thousand parameters on Moby-Dick, in blocks of 64 bytes cut into segments of 16. */
+    static TrainOptions small(Path out, int steps) {
+        TrainOptions o = new TrainOptions();
+        o.preset = "tiny";
+        o.hidden = 32;
+        o.layers = 2;
+        o.heads = 2;
+        o.kvHeads = 1;
+        o.headDim = 16;
+        o.intermediate = 64;
+        o.seqLen = 64;
+        o.segment = 16;
+        o.batch = 2;
+        o.steps = steps;
+        o.warmup = 2;
+        o.evalEvery = 0;
+        o.valBatches = 1;
+        o.checkpointEvery = 3;
+        o.sampleTokens = 8;
+        o.out = out.toString();
+        return o;
+    }
+
+    static double[] losses(Path metrics) throws IOException {
+        ObjectMapper m = new ObjectMapper();
+        return Files.readAllLines(metrics).stream().map(l -> {
+            try {
+                return m.readTree(l);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }).filter(n -> n.has("loss")).mapToDouble(n -> n.get("loss").asDouble()).toArray();
+    }
+
+    @Test
+    @DisplayName("a run killed after its step-3 checkpoint and resumed has the losses of an uninterrupted run")
+    void resumeReproducesUninterruptedLosses() throws IOException {
+        Path a = tmp.resolve("a"), b = tmp.resolve("b");
+        Trainer.Summary full = new Trainer(small(a, 7), null).run();
+        double[] expected = losses(a.resolve("metrics.jsonl"));
+        assertEquals(7, expected.length);
+
+        // Interrupted after step 4 (its work is lost; the checkpoint of step 3 survives).
+        RuntimeException kill = assertThrows(RuntimeException.class, () -> new Trainer(small(b, 7), null).onProgress(line -> {
+            if (line.startsWith("step 4/")) {
+                throw new IllegalStateException("simulated kill");
+            }
+        }).run());
+        assertEquals("simulated kill", kill.getMessage());
+        assertEquals(3, TrainingCheckpoint.readState(TrainingCheckpoint.locate(b)).step);
+
+        Trainer.Summary resumed = new Trainer(Trainer.optionsOf(b), b).run();
+        double[] actual = losses(b.resolve("metrics.jsonl"));
+        assertEquals(7, actual.length, "metrics.jsonl holds each step once");
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], 1e-6 * Math.abs(expected[i]), "loss of step " + (i + 1));
+        }
+        assertEquals(full.valLoss(), resumed.valLoss(), 1e-6 * full.valLoss());
+    }
+
+    @Test
+    @DisplayName("a run writes a loadable HF checkpoint, metrics, a loss-curve PNG and a summary; loss falls")
+    void runProducesArtifactsAndLearns() throws IOException {
+        Path out = tmp.resolve("run");
+        TrainOptions o = small(out, 12);
+        o.lr = 1e-2;
+        Trainer.Summary s = new Trainer(o, null).run();
+        double[] l = losses(out.resolve("metrics.jsonl"));
+        assertTrue(l[l.length - 1] < l[0] - 0.5, "loss fell from " + l[0] + " to " + l[l.length - 1]);
+        assertTrue(s.unigramPpl() > 1 && s.valPpl() > 1);
+        byte[] png = Files.readAllBytes(out.resolve("loss.png"));
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, java.util.Arrays.copyOf(png, 4));
+        InfiniModel m = HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR));
+        assertEquals(32, m.config().hiddenSize());
+        JsonNode summary = new ObjectMapper().readTree(s.toJson());
+        for (String k : List.of("steps", "tokens_per_s", "train_loss", "val_loss", "val_ppl", "unigram_ppl", "seconds")) {
+            assertTrue(summary.has(k), "summary has " + k);
+        }
+        assertEquals(12, summary.get("steps").asInt());
+        assertTrue(Files.readString(out.resolve("sample.txt")).length() > 0);
+    }
+
+    @Test
+    @DisplayName("too many non-finite steps in a row stop training and leave the last good checkpoint")
+    void nonFiniteStepsStopTraining() throws IOException {
+        Path out = tmp.resolve("nan");
+        TrainOptions o = small(out, 20);
+        o.lr = 1e30;       // the first update blows the weights up; every later loss is non-finite
+        o.warmup = 0;
+        o.clip = 0;
+        o.checkpointEvery = 1;
+        o.maxBadSteps = 3;
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> new Trainer(o, null).run());
+        assertTrue(e.getMessage().contains("3 non-finite steps in a row"), e.getMessage());
+        TrainingCheckpoint.State st = TrainingCheckpoint.readState(TrainingCheckpoint.locate(out));
+        assertTrue(st.step < 4, "checkpoint of a step before the non-finite ones, got step " + st.step);
+    }
+}
