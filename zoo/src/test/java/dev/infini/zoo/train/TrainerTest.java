@@ -127,4 +127,29 @@ class TrainerTest {
         TrainingCheckpoint.State st = TrainingCheckpoint.readState(TrainingCheckpoint.locate(out));
         assertTrue(st.step < 4, "checkpoint of a step before the non-finite ones, got step " + st.step);
     }
+
+    @Test
+    @DisplayName("--init fine-tunes an imported plain Llama checkpoint (no gates) and saves it with gates")
+    void fineTunesImportedCheckpoint() throws IOException {
+        dev.infini.samediff.InfiniConfig c = dev.infini.samediff.InfiniConfig.builder(dev.infini.samediff.ModelFamily.LLAMA)
+                .vocabSize(260).hiddenSize(32).intermediateSize(64).numLayers(2).numHeads(4).numKvHeads(2).headDim(8)
+                .tieWordEmbeddings(false).segmentSize(32).build();
+        InfiniModel plain = InfiniModel.random(c, 9, 0.05, 0.0, org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        Path dir = tmp.resolve("plain-llama");
+        java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> noGates = new java.util.LinkedHashMap<>(plain.weights());
+        noGates.keySet().removeIf(k -> k.endsWith("self_attn.gate"));
+        Files.createDirectories(dir);
+        c.write(dir.resolve("config.json"));
+        dev.infini.zoo.hf.SafeTensors.write(dir.resolve("model.safetensors"), noGates, dev.infini.zoo.hf.SafeTensors.Dtype.BF16, null);
+        TrainOptions o = small(tmp.resolve("ft"), 3);
+        o.init = dir.toString();
+        o.gateInit = -2.0;
+        Trainer.Summary s = new Trainer(o, null).run();
+        assertEquals(3, s.steps());
+        InfiniModel tuned = HfCheckpoint.load(tmp.resolve("ft").resolve(TrainingCheckpoint.DIR));
+        assertEquals(dev.infini.samediff.ModelFamily.LLAMA, tuned.config().family());
+        assertEquals(16, tuned.config().segmentSize());
+        double g = tuned.weights().get(dev.infini.samediff.TensorNames.gate(0)).getDouble(0);
+        assertTrue(g != -2.0 && Math.abs(g + 2.0) < 1.0, "gate trained from its init -2: " + g);
+    }
 }
