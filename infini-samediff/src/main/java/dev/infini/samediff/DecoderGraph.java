@@ -37,6 +37,18 @@ public final class DecoderGraph {
     public static String memoryZ(int layer) { return "memory." + layer + ".z"; }
     public static String memoryMNext(int layer) { return "memory." + layer + ".M.next"; }
     public static String memoryZNext(int layer) { return "memory." + layer + ".z.next"; }
+    /** Decode-step graphs: the new token's id {@code [B]} (int32). */
+    public static final String STEP_INPUT_ID = "step.input_id";
+    /** Decode-step graphs: the new token's position within its segment {@code [B]} (int32, 0-based). */
+    public static final String STEP_POSITION = "step.position";
+    /** Decode-step graphs: layer {@code i}'s cached RoPE'd keys of this segment {@code [B, Hkv, segment, d]}. */
+    public static String cacheKeys(int layer) { return "cache." + layer + ".k"; }
+    /** Decode-step graphs: layer {@code i}'s cached values of this segment {@code [B, Hkv, segment, d]}. */
+    public static String cacheValues(int layer) { return "cache." + layer + ".v"; }
+    /** Layer {@code i}'s RoPE'd keys {@code [B, Hkv, S, d]} of the tokens a graph ran on (segment and step graphs). */
+    public static String layerKeys(int layer) { return "layers." + layer + ".attn.k_h"; }
+    /** Layer {@code i}'s values {@code [B, Hkv, S, d]} of the tokens a graph ran on. */
+    public static String layerValues(int layer) { return "layers." + layer + ".attn.v_h"; }
     /** Upstream gradient of the objective with respect to {@link #memoryMNext(int)} (training graphs). */
     public static String memoryMGrad(int layer) { return "memory." + layer + ".M.next.grad"; }
     public static String memoryZGrad(int layer) { return "memory." + layer + ".z.next.grad"; }
@@ -150,6 +162,58 @@ public final class DecoderGraph {
         return new DecoderGraph(c, sd, batch, seqLen, dtype, true);
     }
 
+    /**
+     * The graph of one decoding step: one new token per row at position {@link #STEP_POSITION} of its
+     * segment, attending over that segment's cached keys/values ({@link #cacheKeys}, {@link #cacheValues},
+     * a fixed {@code segment_size} slots, those at and after the position masked out) and reading the memory
+     * of the earlier segments ({@link #memoryM}, {@link #memoryZ}) with {@link InfiniAttention#step}.
+     * Out: {@link #LOGITS} {@code [B, V]} and, per layer, the new token's key and value
+     * ({@link #layerKeys}, {@link #layerValues}, {@code [B, Hkv, 1, d]}) for the caller to put in the cache.
+     * The memory is not updated here: the caller runs the segment graph once the segment is full.
+     */
+    public static DecoderGraph buildStep(InfiniConfig c, Map<String, INDArray> weights, int batch, DataType dtype) {
+        int s = c.segmentSize();
+        SameDiff sd = newGraph(c, weights, batch, 1);
+        int nl = c.numLayers(), nkv = c.numKvHeads(), hd = c.headDim(), nh = c.numHeads();
+        SDVariable ids = sd.placeHolder(STEP_INPUT_ID, DataType.INT32, batch);
+        SDVariable pos = sd.placeHolder(STEP_POSITION, DataType.INT32, batch);
+        SDVariable[] m = new SDVariable[nl], z = new SDVariable[nl];
+        InfiniAttention.KvCache[] caches = new InfiniAttention.KvCache[nl];
+        for (int i = 0; i < nl; i++) {
+            m[i] = sd.placeHolder(memoryM(i), dtype, batch, nkv, hd, hd);
+            z[i] = sd.placeHolder(memoryZ(i), dtype, batch, nkv, hd, 1);
+            caches[i] = new InfiniAttention.KvCache(sd.placeHolder(cacheKeys(i), dtype, batch, nkv, s, hd),
+                    sd.placeHolder(cacheValues(i), dtype, batch, nkv, s, hd));
+        }
+        // Rows of full-segment tables picked by position: RoPE angles and the key bias
+        // (cache slots before the position and the token itself visible, the rest masked).
+        double[][] angles = ropeAngles(s, hd, c.ropeTheta());
+        SDVariable bias = sd.reshape("step.bias", sd.gather(sd.constant("step.bias_table", stepBias(s, dtype)), pos, 0),
+                batch, 1, 1, s + 1);
+        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(null, bias,
+                sd.gather(sd.constant("rope.cos_q", ropeTable(angles, 1, nh, true, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.sin_q", ropeTable(angles, 1, nh, false, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.cos_k", ropeTable(angles, 1, nkv, true, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.sin_k", ropeTable(angles, 1, nkv, false, dtype)), pos, 0),
+                sd.constant("rope.rotate_half", rotateHalf(hd, dtype)));
+        InfiniAttention.Dims dims = new InfiniAttention.Dims(batch, 1, nh, nkv, hd);
+        SDVariable logits2d = decoder(sd, c, "", batch, ids, false, (i, p, w, h) ->
+                InfiniAttention.step(sd, p, dims, w, ctx, h, m[i], z[i], caches[i]));
+        sd.identity(LOGITS, logits2d);                                                      // [B, V]
+        return new DecoderGraph(c, sd, batch, 1, dtype, false);
+    }
+
+    /** {@code [S, S+1]}: row p is 0 for cache slots {@code < p} and for the new token (last column), MASKED elsewhere. */
+    static INDArray stepBias(int s, DataType dtype) {
+        float[] t = new float[s * (s + 1)];
+        for (int p = 0; p < s; p++) {
+            for (int j = p; j < s; j++) {
+                t[p * (s + 1) + j] = (float) InfiniAttention.MASKED;
+            }
+        }
+        return Nd4j.create(t, new long[] {s, s + 1}).castTo(dtype);
+    }
+
     /** A SameDiff holding the model's weights as variables named after the Hugging Face tensors. */
     private static SameDiff newGraph(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen) {
         if (batch <= 0 || seqLen <= 0) {
@@ -180,7 +244,7 @@ public final class DecoderGraph {
     private static SDVariable segment(SameDiff sd, InfiniConfig c, String tag, int b, int s, DataType dtype,
                                       SDVariable ids, SDVariable mask, SDVariable[] m, SDVariable[] z,
                                       String[] mNext, String[] zNext, boolean oneHotEmbedding) {
-        int d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
+        int hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
         long n = (long) b * s;
 
         // Shared by the layers: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
@@ -195,10 +259,31 @@ public final class DecoderGraph {
                 constant(sd, "rope.sin_k", () -> ropeTable(angles, b, nkv, false, dtype)),
                 constant(sd, "rope.rotate_half", () -> rotateHalf(hd, dtype)));
         InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
-
-        // Embedding [B*S, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
-        // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
         SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
+        return decoder(sd, c, tag, n, flatIds, oneHotEmbedding, (i, p, w, h) -> {
+            SDVariable[] attn = InfiniAttention.apply(sd, p, dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
+                    mNext[i], zNext[i]);
+            return attn[0];
+        });
+    }
+
+    /** The attention of layer {@code i} on normalised hidden states {@code h}; {@code p} prefixes its node names. */
+    private interface LayerAttention {
+        SDVariable apply(int layer, String p, InfiniAttention.Weights w, SDVariable h);
+    }
+
+    /**
+     * Embedding, every layer (attention by {@code attention}, then the MLP, each with its norm and residual)
+     * and the LM head, on {@code n} tokens {@code flatIds [n]}.
+     *
+     * @return logits {@code [n, V]}
+     */
+    private static SDVariable decoder(SameDiff sd, InfiniConfig c, String tag, long n, SDVariable flatIds,
+                                      boolean oneHotEmbedding, LayerAttention attention) {
+        int d = c.hiddenSize();
+        DataType dtype = sd.getVariable(TensorNames.EMBED).dataType();
+        // Embedding [n, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
+        // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
         SDVariable x = oneHotEmbedding
                 ? sd.mmul(tag + "embed", sd.oneHot(tag + "input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.EMBED))
@@ -212,9 +297,7 @@ public final class DecoderGraph {
             InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
                     sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
                     sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
-            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
-                    mNext[i], zNext[i]);
-            x = x.add(p + ".resid_attn", attn[0]);
+            x = x.add(p + ".resid_attn", attention.apply(i, p + ".attn", w, h));
             SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
             x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
         }
