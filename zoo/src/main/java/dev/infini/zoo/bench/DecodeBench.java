@@ -21,7 +21,7 @@ import java.util.Random;
  * Decode speed and memory after a short and a long context: tokens/s of greedy decoding (step graph, one segment
  * written into memory every {@code segment_size} tokens) with a decoder that has consumed ~1K tokens and one that
  * has consumed ~32K, measured in alternating rounds so that load from other processes hits both alike; resident
- * memory (VmRSS) ND4J's allocated off-heap bytes and the Java heap after each round. Figures only, no pass/fail.
+ * memory (VmRSS, after a full GC) ND4J's allocated off-heap bytes and the Java heap after each round. Figures only, no pass/fail.
  *
  * <p>{@code java -cp zoo/target/infini-zoo.jar:zoo/target/lib/* dev.infini.zoo.bench.DecodeBench [short long tokensPerRound rounds]}
  * (defaults 1024 32768 256 3). The model is the tiny preset shape with random weights: Gemma, vocab 260,
@@ -66,6 +66,16 @@ public final class DecodeBench {
         return rt.totalMemory() - rt.freeMemory();
     }
 
+    /** A full GC outside the timed part, so that memory figures show what is live, not what awaits collection. */
+    static void settle() {
+        System.gc();
+        try {
+            Thread.sleep(50);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     static double mib(long bytes) {
         return bytes / (1024.0 * 1024.0);
     }
@@ -103,6 +113,7 @@ public final class DecodeBench {
         INDArray[] shortLogits = {shortDec.feed(Arrays.copyOf(context, shortCtx))};
         double shortPrefill = shortCtx / ((System.nanoTime() - t0) / 1e9);
         decode(shortDec, shortLogits, 16);                      // warm-up: builds the step graph
+        settle();
         long rssShort = rssBytes();
         System.out.printf(Locale.ROOT, "fed %d tokens (%.0f tokens/s); RSS %.0f MiB, ND4J %.0f MiB%n", shortCtx,
                 shortPrefill, mib(rssShort), mib(nd4jBytes()));
@@ -112,6 +123,7 @@ public final class DecodeBench {
         INDArray[] longLogits = {longDec.feed(context)};
         double longPrefill = longCtx / ((System.nanoTime() - t0) / 1e9);
         decode(longDec, longLogits, 16);
+        settle();
         System.out.printf(Locale.ROOT, "fed %d tokens (%.0f tokens/s); RSS %.0f MiB, ND4J %.0f MiB%n", longCtx,
                 longPrefill, mib(rssBytes()), mib(nd4jBytes()));
 
@@ -123,6 +135,7 @@ public final class DecodeBench {
                 StreamingDecoder d = isLong ? longDec : shortDec;
                 double rate = decode(d, isLong ? longLogits : shortLogits, perRound);
                 (isLong ? longRates : shortRates).add(rate);
+                settle();
                 long rss = rssBytes();
                 rssMin = Math.min(rssMin, rss);
                 rssMax = Math.max(rssMax, rss);
