@@ -32,6 +32,18 @@ public final class DecoderGraph {
     public static final String LABELS = "labels";
     public static final String LOSS = "loss";
     public static final String NLL_SUM = "nll_sum";
+    /** Decode-step graphs: the new token's id {@code [B]} (int32). */
+    public static final String STEP_INPUT_ID = "step.input_id";
+    /** Decode-step graphs: the new token's position within its segment {@code [B]} (int32, 0-based). */
+    public static final String STEP_POSITION = "step.position";
+    /** Decode-step graphs: layer {@code i}'s cached RoPE'd keys of this segment {@code [B, Hkv, segment, d]}. */
+    public static String cacheKeys(int layer) { return "cache." + layer + ".k"; }
+    /** Decode-step graphs: layer {@code i}'s cached values of this segment {@code [B, Hkv, segment, d]}. */
+    public static String cacheValues(int layer) { return "cache." + layer + ".v"; }
+    /** Layer {@code i}'s RoPE'd keys {@code [B, Hkv, S, d]} of the tokens a graph ran on (segment and step graphs). */
+    public static String layerKeys(int layer) { return "layers." + layer + ".attn.k_h"; }
+    /** Layer {@code i}'s values {@code [B, Hkv, S, d]} of the tokens a graph ran on. */
+    public static String layerValues(int layer) { return "layers." + layer + ".attn.v_h"; }
 
     public static String memoryM(int layer) { return "memory." + layer + ".M"; }
     public static String memoryZ(int layer) { return "memory." + layer + ".z"; }
@@ -150,6 +162,63 @@ public final class DecoderGraph {
         return new DecoderGraph(c, sd, batch, seqLen, dtype, true);
     }
 
+    /**
+     * The graph of one decoding step: one new token per row at position {@link #STEP_POSITION} of its
+     * segment, attending over that segment's cached keys/values ({@link #cacheKeys}, {@link #cacheValues},
+     * a fixed {@code segment_size} slots, those at and after the position masked out) and reading the memory
+     * of the earlier segments ({@link #memoryM}, {@link #memoryZ}) with {@link InfiniAttention#step}.
+     * Out: {@link #LOGITS} {@code [B, V]} and, per layer, the new token's key and value
+     * ({@link #layerKeys}, {@link #layerValues}, {@code [B, Hkv, 1, d]}) for the caller to put in the cache.
+     * The memory is not updated here: the caller runs the segment graph once the segment is full.
+     */
+    public static DecoderGraph buildStep(InfiniConfig c, Map<String, INDArray> weights, int batch, DataType dtype) {
+        int s = c.segmentSize();
+        SameDiff sd = newGraph(c, weights, batch, 1);
+        int nl = c.numLayers(), nkv = c.numKvHeads(), hd = c.headDim(), nh = c.numHeads();
+        SDVariable ids = sd.placeHolder(STEP_INPUT_ID, DataType.INT32, batch);
+        SDVariable pos = sd.placeHolder(STEP_POSITION, DataType.INT32, batch);
+        SDVariable[] m = new SDVariable[nl], z = new SDVariable[nl];
+        InfiniAttention.KvCache[] caches = new InfiniAttention.KvCache[nl];
+        for (int i = 0; i < nl; i++) {
+            m[i] = sd.placeHolder(memoryM(i), dtype, batch, nkv, hd, hd);
+            z[i] = sd.placeHolder(memoryZ(i), dtype, batch, nkv, hd, 1);
+            caches[i] = new InfiniAttention.KvCache(sd.placeHolder(cacheKeys(i), dtype, batch, nkv, s, hd),
+                    sd.placeHolder(cacheValues(i), dtype, batch, nkv, s, hd));
+        }
+        // Rows of full-segment tables picked by position: RoPE angles and the key bias
+        // (cache slots before the position and the token itself visible, the rest masked).
+        double[][] angles = ropeAngles(s, hd, c.ropeTheta());
+        SDVariable bias = sd.reshape("step.bias", sd.gather(sd.constant("step.bias_table", stepBias(s, dtype)), pos, 0),
+                batch, 1, 1, s + 1);
+        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(null, bias,
+                sd.gather(sd.constant("rope.cos_q", ropeTable(angles, 1, nh, true, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.sin_q", ropeTable(angles, 1, nh, false, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.cos_k", ropeTable(angles, 1, nkv, true, dtype)), pos, 0),
+                sd.gather(sd.constant("rope.sin_k", ropeTable(angles, 1, nkv, false, dtype)), pos, 0),
+                sd.constant("rope.rotate_half", rotateHalf(hd, dtype)));
+        InfiniAttention.Dims dims = new InfiniAttention.Dims(batch, 1, nh, nkv, hd);
+        SDVariable x = embed(sd, c, "", ids, false, dtype);
+        for (int i = 0; i < nl; i++) {
+            final int layer = i;
+            x = layer(sd, c, "layers." + i, i, batch, x, (p, w, h) ->
+                    InfiniAttention.step(sd, p, dims, w, ctx, h, m[layer], z[layer], caches[layer]));
+        }
+        SDVariable logits2d = lmHead(sd, c, "", x, batch);
+        sd.identity(LOGITS, logits2d);                                                      // [B, V]
+        return new DecoderGraph(c, sd, batch, 1, dtype, false);
+    }
+
+    /** {@code [S, S+1]}: row p is 0 for cache slots {@code < p} and for the new token (last column), MASKED elsewhere. */
+    static INDArray stepBias(int s, DataType dtype) {
+        float[] t = new float[s * (s + 1)];
+        for (int p = 0; p < s; p++) {
+            for (int j = p; j < s; j++) {
+                t[p * (s + 1) + j] = (float) InfiniAttention.MASKED;
+            }
+        }
+        return Nd4j.create(t, new long[] {s, s + 1}).castTo(dtype);
+    }
+
     /** A SameDiff holding the model's weights as variables named after the Hugging Face tensors. */
     private static SameDiff newGraph(InfiniConfig c, Map<String, INDArray> weights, int batch, int seqLen) {
         if (batch <= 0 || seqLen <= 0) {
@@ -167,7 +236,7 @@ public final class DecoderGraph {
     }
 
     /** {@code -sum(labels * log_softmax(logits))}: labels are one-hot rows, all-zero where nothing counts. */
-    private static SDVariable nll(SameDiff sd, String name, SDVariable logits2d, SDVariable labels) {
+    public static SDVariable nll(SameDiff sd, String name, SDVariable logits2d, SDVariable labels) {
         return sd.nn.logSoftmax(name + ".log_probs", logits2d).mul(labels).sum().neg(name);
     }
 
@@ -180,50 +249,107 @@ public final class DecoderGraph {
     private static SDVariable segment(SameDiff sd, InfiniConfig c, String tag, int b, int s, DataType dtype,
                                       SDVariable ids, SDVariable mask, SDVariable[] m, SDVariable[] z,
                                       String[] mNext, String[] zNext, boolean oneHotEmbedding) {
-        int d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
         long n = (long) b * s;
+        InfiniAttention.SegmentContext ctx = segmentContext(sd, c, tag, b, s, dtype, mask);
+        SDVariable x = embed(sd, c, tag, sd.reshape(tag + "input_ids_flat", ids, n), oneHotEmbedding, dtype);
+        for (int i = 0; i < c.numLayers(); i++) {
+            x = decoderLayer(sd, c, tag + "layers." + i, i, b, s, ctx, x, m[i], z[i], mNext[i], zNext[i])[0];
+        }
+        return lmHead(sd, c, tag, x, n);                                                    // [B*S, V]
+    }
 
-        // Shared by the layers: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
+    /**
+     * What the layers of one segment share: padding mask, causal+padding bias, RoPE tables (positions
+     * 0..S-1). Constants are created once per graph and shape.
+     *
+     * @param mask {@code [B, S]}, 1 for a token, 0 for padding
+     */
+    public static InfiniAttention.SegmentContext segmentContext(SameDiff sd, InfiniConfig c, String tag, int b, int s,
+                                                                DataType dtype, SDVariable mask) {
+        int hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
+        long n = (long) b * s;
+        String shape = "." + b + "x" + s;
         SDVariable tokenMask = sd.reshape(tag + "token_mask", mask, n, 1);
         // Padded keys: (mask - 1) * 1e9 in every query row, expanded by [B, Hkv*g*S, 1] x [B, 1, S].
         SDVariable padRow = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, s);
-        SDVariable onesCol = constant(sd, "ones.pad_rows", () -> Nd4j.ones(dtype, b, (long) nkv * g * s, 1));
+        SDVariable onesCol = constant(sd, "ones.pad_rows" + shape, () -> Nd4j.ones(dtype, b, (long) nkv * g * s, 1));
         SDVariable padBias = sd.reshape(sd.mmul(onesCol, padRow), b, nkv, (long) g * s, s);
-        SDVariable bias = constant(sd, "causal_bias", () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
+        SDVariable bias = constant(sd, "causal_bias" + shape, () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
         double[][] angles = ropeAngles(s, hd, c.ropeTheta());
-        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(tokenMask, bias,
-                constant(sd, "rope.cos_q", () -> ropeTable(angles, b, nh, true, dtype)),
-                constant(sd, "rope.sin_q", () -> ropeTable(angles, b, nh, false, dtype)),
-                constant(sd, "rope.cos_k", () -> ropeTable(angles, b, nkv, true, dtype)),
-                constant(sd, "rope.sin_k", () -> ropeTable(angles, b, nkv, false, dtype)),
+        return new InfiniAttention.SegmentContext(tokenMask, bias,
+                constant(sd, "rope.cos_q" + shape, () -> ropeTable(angles, b, nh, true, dtype)),
+                constant(sd, "rope.sin_q" + shape, () -> ropeTable(angles, b, nh, false, dtype)),
+                constant(sd, "rope.cos_k" + shape, () -> ropeTable(angles, b, nkv, true, dtype)),
+                constant(sd, "rope.sin_k" + shape, () -> ropeTable(angles, b, nkv, false, dtype)),
                 constant(sd, "rope.rotate_half", () -> rotateHalf(hd, dtype)));
-        InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
+    }
 
-        // Embedding [B*S, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
-        // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
-        SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
-        SDVariable x = oneHotEmbedding
+    /**
+     * Token embedding {@code [N, D]} of flat ids {@code [N]} from the variable {@link TensorNames#EMBED}
+     * (Gemma scales by sqrt(D)). With {@code oneHot} it is one-hot x E (gather's gradient in M2.1 is
+     * wrong for repeated ids and slow); otherwise a gather (no {@code [N, V]} one-hot, for inference).
+     */
+    public static SDVariable embed(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, boolean oneHot,
+                                   DataType dtype) {
+        SDVariable x = oneHot
                 ? sd.mmul(tag + "embed", sd.oneHot(tag + "input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.EMBED))
                 : sd.gather(tag + "embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
         if (c.family() == ModelFamily.GEMMA) {
-            x = x.mul(tag + "embed_scaled", Math.sqrt(d));
+            x = x.mul(tag + "embed_scaled", Math.sqrt(c.hiddenSize()));
         }
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = tag + "layers." + i;
-            SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c, n);
-            InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
-                    sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
-                    sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
-            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
-                    mNext[i], zNext[i]);
-            x = x.add(p + ".resid_attn", attn[0]);
-            SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c, n);
-            x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
-        }
+        return x;
+    }
+
+    /** The attention of a layer on its normalised hidden states {@code h}; {@code p} prefixes its node names. */
+    public interface LayerAttention {
+        SDVariable apply(String p, InfiniAttention.Weights w, SDVariable h);
+    }
+
+    /**
+     * Decoder layer {@code i} on one segment: {@code x += attn(input_norm(x)); x += mlp(post_norm(x))},
+     * reading the weights of layer {@code i} by their Hugging Face names from {@code sd}.
+     *
+     * @param x {@code [B*S, D]}
+     * @return {@code {x', M', z'}} with the memory named {@code mNext}, {@code zNext}
+     */
+    public static SDVariable[] decoderLayer(SameDiff sd, InfiniConfig c, String p, int i, int b, int s,
+                                            InfiniAttention.SegmentContext ctx, SDVariable x, SDVariable m, SDVariable z,
+                                            String mNext, String zNext) {
+        InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, c.numHeads(), c.numKvHeads(), c.headDim());
+        SDVariable[] mem = new SDVariable[2];
+        SDVariable out = layer(sd, c, p, i, (long) b * s, x, (pa, w, h) -> {
+            SDVariable[] r = InfiniAttention.apply(sd, pa, dims, c.memoryUpdate(), w, ctx, h, m, z, mNext, zNext);
+            mem[0] = r[1];
+            mem[1] = r[2];
+            return r[0];
+        });
+        return new SDVariable[] {out, mem[0], mem[1]};
+    }
+
+    /**
+     * The block structure shared by segment and decode-step graphs: {@code x += attention(input_norm(x));
+     * x += mlp(post_norm(x))} on {@code n} rows.
+     */
+    private static SDVariable layer(SameDiff sd, InfiniConfig c, String p, int i, long n, SDVariable x,
+                                    LayerAttention attention) {
+        SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c, n);
+        InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
+                sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
+                sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
+        SDVariable x1 = x.add(p + ".resid_attn", attention.apply(p + ".attn", w, h));
+        SDVariable h2 = rmsNorm(sd, p + ".post_norm", x1, sd.getVariable(TensorNames.postAttentionNorm(i)), c, n);
+        return x1.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
+    }
+
+    /**
+     * Final norm and LM head: logits {@code [N, V]} of hidden states {@code [N, D]}, the head being
+     * {@link TensorNames#EMBED} when tied, else {@link TensorNames#LM_HEAD}.
+     */
+    public static SDVariable lmHead(SameDiff sd, InfiniConfig c, String tag, SDVariable x, long n) {
         SDVariable hf = rmsNorm(sd, tag + "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c, n);
         SDVariable head = sd.getVariable(c.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD);
-        return sd.mmul(tag + "logits_2d", hf, head, false, true, false);                   // [B*S, V]
+        return sd.mmul(tag + "logits_2d", hf, head, false, true, false);
     }
 
     private static SDVariable constant(SameDiff sd, String name, java.util.function.Supplier<INDArray> value) {

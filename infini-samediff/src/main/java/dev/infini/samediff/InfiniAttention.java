@@ -7,7 +7,8 @@ import org.nd4j.autodiff.samediff.SameDiff;
  * The Infini-attention equations, written once (Munkhdalai et al. 2024, arXiv 2404.07143, section 2.1;
  * {@code infini-attention-spec.md} fixes the choices the paper leaves open). Every engine and adapter
  * that builds an Infini-attention layer calls {@link #apply}: the SameDiff decoder graph
- * ({@link DecoderGraph}) and the Deeplearning4j layer adapters.
+ * ({@link DecoderGraph}) and the Deeplearning4j layer adapters; token-by-token decoding calls {@link #step},
+ * the same code with a key/value cache of the current segment in front of the new token.
  *
  * <p>Layouts (B batch, S segment length, H query heads, Hkv key/value heads, g = H/Hkv, d head_dim):
  * query heads of one group are stacked along the row axis, so the query tensors are
@@ -49,6 +50,14 @@ public final class InfiniAttention {
      */
     public record SegmentContext(SDVariable tokenMask, SDVariable bias, SDVariable cosQ, SDVariable sinQ,
                                  SDVariable cosK, SDVariable sinK, SDVariable rotate) {
+    }
+
+    /**
+     * The keys and values of the earlier positions of the current segment, for decoding one token at a time
+     * ({@link #step}): {@code keys} {@code [B, Hkv, C, d]} after RoPE (each at its own position within the
+     * segment) and {@code values} {@code [B, Hkv, C, d]}. Slots not yet filled are kept out by the bias.
+     */
+    public record KvCache(SDVariable keys, SDVariable values) {
     }
 
     /**
@@ -132,6 +141,32 @@ public final class InfiniAttention {
     public static SDVariable[] apply(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
                                      SegmentContext ctx, SDVariable h, SDVariable m, SDVariable z,
                                      String mOutName, String zOutName) {
+        return layer(sd, p, dims, rule, w, ctx, h, m, z, null, mOutName, zOutName);
+    }
+
+    /**
+     * The same layer for decoding: {@code dims.seqLen()} new tokens (usually 1) at the positions that follow
+     * the {@code cache} entries of the current segment. Local attention runs over the cached keys/values and
+     * the new tokens' own, the memory {@code M, z} of the earlier segments is read exactly as in
+     * {@link #apply}, and the gate mixes the two. Nothing is written into memory: the caller writes the whole
+     * segment once it is full (with {@link #apply}), as the spec's segment-level update requires.
+     *
+     * <p>{@code ctx.bias()} must broadcast to {@code [B, Hkv, g*S, C+S]} (cache slots first, then the new
+     * tokens); its rotary tables hold the new tokens' positions within the segment; {@code ctx.tokenMask()}
+     * is not used. The new tokens' RoPE'd keys and values are the nodes {@code p + ".k_h"}, {@code p + ".v_h"}
+     * ({@code [B, Hkv, S, d]}), to be appended to the cache.
+     *
+     * @return the projected output {@code [B*S, D]}
+     */
+    public static SDVariable step(SameDiff sd, String p, Dims dims, Weights w, SegmentContext ctx, SDVariable h,
+                                  SDVariable m, SDVariable z, KvCache cache) {
+        return layer(sd, p, dims, null, w, ctx, h, m, z, cache, null, null)[0];
+    }
+
+    /** {@link #apply} ({@code cache == null}: a whole segment, memory written) or {@link #step}. */
+    private static SDVariable[] layer(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
+                                      SegmentContext ctx, SDVariable h, SDVariable m, SDVariable z, KvCache cache,
+                                      String mOutName, String zOutName) {
         int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), nkv = dims.numKvHeads(), d = dims.headDim();
         int g = dims.group();
 
@@ -152,10 +187,13 @@ public final class InfiniAttention {
         SDVariable kH = toHeads(sd, p + ".k_h", kRope, b, s, nkv, d);
         SDVariable vH = toHeads(sd, p + ".v_h", v, b, s, nkv, d);
 
-        // A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal mask) V, local to this segment.
-        SDVariable scores = sd.mmul(p + ".scores", qG, sd.permute(kH, 0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
-        SDVariable probs = sd.nn.softmax(p + ".probs", scores.add(ctx.bias()));      // [B,Hkv,g*S,S]
-        SDVariable aDot = sd.mmul(p + ".a_dot", probs, vH);                           // [B,Hkv,g*S,d]
+        // A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal mask) V, local to this segment
+        // (when decoding, the keys/values are this segment's cached ones followed by the new tokens').
+        SDVariable keys = cache == null ? kH : sd.concat(p + ".keys", 2, cache.keys(), kH);
+        SDVariable values = cache == null ? vH : sd.concat(p + ".values", 2, cache.values(), vH);
+        SDVariable scores = sd.mmul(p + ".scores", qG, sd.permute(keys, 0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        SDVariable probs = sd.nn.softmax(p + ".probs", scores.add(ctx.bias()));      // [B,Hkv,g*S,S(+C)]
+        SDVariable aDot = sd.mmul(p + ".a_dot", probs, values);                       // [B,Hkv,g*S,d]
 
         // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
         SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z, b, nkv, d);
@@ -171,6 +209,9 @@ public final class InfiniAttention {
 
         // out = concat_h(A) W_o
         SDVariable out = sd.mmul(p + ".out", a, w.oProj(), false, true, false);       // [B*S, D]
+        if (cache != null) {
+            return new SDVariable[] {out};
+        }
 
         // Memory write of this segment (padded positions zeroed out of sigma(K)).
         SDVariable maskK = expandColumn(sd, p + ".mask_k", ctx.tokenMask(), (long) nkv * d);

@@ -106,6 +106,19 @@ public final class InfiniModel {
         return g;
     }
 
+    /** The decode-step graph for this batch size ({@link DecoderGraph#buildStep}), built once and cached. */
+    public synchronized DecoderGraph stepGraph(int batch) {
+        String key = "step" + batch;
+        DecoderGraph g = graphs.get(key);
+        if (g == null) {
+            long t0 = System.nanoTime();
+            g = DecoderGraph.buildStep(config, weights, batch, dtype);
+            graphs.put(key, g);
+            log.debug("built decode-step graph {} in {} ms", key, (System.nanoTime() - t0) / 1_000_000);
+        }
+        return g;
+    }
+
     /** Logits {@code [B, S, V]} of one segment and the memory after it. */
     public record SegmentOutput(INDArray logits, MemoryState memory) {
     }

@@ -1,0 +1,248 @@
+package dev.infini.samediff.decode;
+
+import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.MemoryState;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.IntConsumer;
+
+/**
+ * Streaming decoding of one sequence with constant cost per token.
+ *
+ * <p>State: the memory {@code M, z} of every layer after the completed segments, and the tokens of the current,
+ * unfinished segment with every layer's RoPE'd keys and values of them (a cache of {@code segment_size} slots).
+ * {@link #feed} consumes any number of tokens with the segment graph ({@link InfiniModel#forwardSegment}): full
+ * segments update the memory, a partial tail fills the cache. {@link #step} appends one token with the decode-step
+ * graph ({@link DecoderGraph#buildStep}): its query attends over the cache and itself and reads the memory of the
+ * earlier segments ({@code InfiniAttention.step}, the same equations as the segment graph). When a segment fills,
+ * the segment graph runs over its tokens with the memory from before it and returns the next memory; the cache
+ * starts over. The logits are therefore those of one full forward pass over the same tokens.
+ *
+ * <p>Batch 1, not thread-safe.
+ */
+public final class StreamingDecoder {
+    private final InfiniModel model;
+    private final InfiniConfig config;
+    private final int segment;
+    private final DataType dtype;
+    private final int[] segmentTokens;
+    private final INDArray[] cacheK;
+    private final INDArray[] cacheV;
+    private MemoryState memory;
+    private int filled;
+    private long position;
+    private long segmentsWritten;
+
+    public StreamingDecoder(InfiniModel model) {
+        this.model = model;
+        this.config = model.config();
+        this.segment = config.segmentSize();
+        this.dtype = model.dtype();
+        this.segmentTokens = new int[segment];
+        this.cacheK = new INDArray[config.numLayers()];
+        this.cacheV = new INDArray[config.numLayers()];
+        for (int i = 0; i < cacheK.length; i++) {
+            cacheK[i] = Nd4j.zeros(dtype, 1, config.numKvHeads(), segment, config.headDim());
+            cacheV[i] = Nd4j.zeros(dtype, 1, config.numKvHeads(), segment, config.headDim());
+        }
+        reset();
+    }
+
+    /** Forgets everything: zero memory, empty cache, position 0. */
+    public void reset() {
+        memory = model.zeroMemory(1);
+        filled = 0;
+        position = 0;
+        segmentsWritten = 0;
+    }
+
+    /** Tokens consumed so far. */
+    public long position() {
+        return position;
+    }
+
+    /** Tokens of the current segment held in the cache (0 right after a segment was written into memory). */
+    public int cached() {
+        return filled;
+    }
+
+    /** Segments written into memory so far. */
+    public long segmentsWritten() {
+        return segmentsWritten;
+    }
+
+    /** The memory after the completed segments (not including the cached tokens). */
+    public MemoryState memory() {
+        return memory;
+    }
+
+    public InfiniModel model() {
+        return model;
+    }
+
+    /** Bytes held by the decoder's state (memory and cache): the same after 1K and after 1M tokens. */
+    public long stateBytes() {
+        long bytes = 0;
+        for (int i = 0; i < cacheK.length; i++) {
+            bytes += (cacheK[i].length() + cacheV[i].length() + memory.m(i).length() + memory.z(i).length())
+                    * dtype.width();
+        }
+        return bytes;
+    }
+
+    /**
+     * Consumes {@code ids} (a prompt of any length) and returns the logits {@code [V]} after the last of them.
+     * Tokens already in the cache are run again together with the new ones, so the result is the same as
+     * feeding everything at once.
+     */
+    public INDArray feed(int[] ids) {
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("nothing to feed: no token ids");
+        }
+        checkIds(ids);
+        int[] all = new int[filled + ids.length];
+        System.arraycopy(segmentTokens, 0, all, 0, filled);
+        System.arraycopy(ids, 0, all, filled, ids.length);
+        position -= filled;
+        filled = 0;
+        INDArray last = null;
+        int start = 0;
+        for (; all.length - start >= segment; start += segment) {
+            INDArray seg = Nd4j.createFromArray(Arrays.copyOfRange(all, start, start + segment)).reshape(1, segment);
+            InfiniModel.SegmentOutput out = model.forwardSegment(seg, null, memory);
+            memory = out.memory();
+            segmentsWritten++;
+            position += segment;
+            last = out.logits().get(NDArrayIndex.point(0), NDArrayIndex.point(segment - 1), NDArrayIndex.all());
+        }
+        int tail = all.length - start;
+        if (tail > 0) {
+            last = fillCache(Arrays.copyOfRange(all, start, all.length));
+        }
+        return last.dup();
+    }
+
+    /**
+     * Runs the segment graph over a partial segment (padded to full length, padding masked) to get its logits and
+     * every layer's keys and values, which become the cache; the memory it would write is discarded.
+     */
+    private INDArray fillCache(int[] tail) {
+        int n = tail.length;
+        INDArray ids = Nd4j.zeros(DataType.INT32, 1, segment);
+        INDArray mask = Nd4j.zeros(dtype, 1, segment);
+        ids.get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).assign(Nd4j.createFromArray(tail).reshape(1, n));
+        mask.get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).assign(1);
+        DecoderGraph g = model.graph(1, segment, false);
+        String[] names = new String[1 + 2 * cacheK.length];
+        names[0] = DecoderGraph.LOGITS;
+        for (int i = 0; i < cacheK.length; i++) {
+            names[1 + 2 * i] = DecoderGraph.layerKeys(i);
+            names[2 + 2 * i] = DecoderGraph.layerValues(i);
+        }
+        Map<String, INDArray> out = g.sameDiff().output(model.placeholders(ids, mask, memory), names);
+        for (int i = 0; i < cacheK.length; i++) {
+            cacheK[i].assign(out.get(DecoderGraph.layerKeys(i)));
+            cacheV[i].assign(out.get(DecoderGraph.layerValues(i)));
+        }
+        System.arraycopy(tail, 0, segmentTokens, 0, n);
+        filled = n;
+        position += n;
+        return out.get(DecoderGraph.LOGITS).get(NDArrayIndex.point(0), NDArrayIndex.point(n - 1), NDArrayIndex.all());
+    }
+
+    /**
+     * Appends one token and returns the logits {@code [V]} that predict the next one. Cost is independent of how
+     * many tokens came before; once every {@code segment_size} tokens the segment is also written into memory.
+     */
+    public INDArray step(int token) {
+        checkIds(new int[] {token});
+        int pos = filled;
+        DecoderGraph g = model.stepGraph(1);
+        Map<String, INDArray> ph = new HashMap<>();
+        ph.put(DecoderGraph.STEP_INPUT_ID, Nd4j.createFromArray(new int[] {token}));
+        ph.put(DecoderGraph.STEP_POSITION, Nd4j.createFromArray(new int[] {pos}));
+        for (int i = 0; i < cacheK.length; i++) {
+            ph.put(DecoderGraph.memoryM(i), memory.m(i).castTo(dtype));
+            INDArray z = memory.z(i);
+            ph.put(DecoderGraph.memoryZ(i), z.castTo(dtype).reshape(z.size(0), z.size(1), z.size(2), 1));
+            ph.put(DecoderGraph.cacheKeys(i), cacheK[i]);
+            ph.put(DecoderGraph.cacheValues(i), cacheV[i]);
+        }
+        String[] names = new String[1 + 2 * cacheK.length];
+        names[0] = DecoderGraph.LOGITS;
+        for (int i = 0; i < cacheK.length; i++) {
+            names[1 + 2 * i] = DecoderGraph.layerKeys(i);
+            names[2 + 2 * i] = DecoderGraph.layerValues(i);
+        }
+        Map<String, INDArray> out = g.sameDiff().output(ph, names);
+        INDArray logits = out.get(DecoderGraph.LOGITS).getRow(0).dup();
+        for (int i = 0; i < cacheK.length; i++) {
+            cacheK[i].get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(pos), NDArrayIndex.all())
+                    .assign(out.get(DecoderGraph.layerKeys(i)).reshape(1, config.numKvHeads(), config.headDim()));
+            cacheV[i].get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(pos), NDArrayIndex.all())
+                    .assign(out.get(DecoderGraph.layerValues(i)).reshape(1, config.numKvHeads(), config.headDim()));
+        }
+        segmentTokens[pos] = token;
+        filled++;
+        position++;
+        if (filled == segment) {
+            writeSegment();
+        }
+        return logits;
+    }
+
+    /** The full segment into memory: the segment graph over its tokens from the memory before it. */
+    private void writeSegment() {
+        INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
+        memory = model.forwardSegment(ids, null, memory).memory();
+        segmentsWritten++;
+        filled = 0;
+    }
+
+    /**
+     * Feeds {@code prompt}, then samples up to {@code maxNewTokens} tokens one at a time, handing each to
+     * {@code onToken} as soon as it is chosen; stops early when {@code eosId} is sampled (not returned). The
+     * last token returned is not fed back (nothing needs its logits); {@link #step} it to continue.
+     *
+     * @return the generated tokens
+     */
+    public int[] generate(int[] prompt, int maxNewTokens, Sampler sampler, int eosId, IntConsumer onToken) {
+        if (maxNewTokens < 0) {
+            throw new IllegalArgumentException("the number of new tokens must be >= 0, got " + maxNewTokens);
+        }
+        int[] out = new int[maxNewTokens];
+        int n = 0;
+        INDArray logits = feed(prompt);
+        while (n < maxNewTokens) {
+            int next = sampler.sample(logits.toDoubleVector());
+            if (next == eosId) {
+                break;
+            }
+            out[n++] = next;
+            if (onToken != null) {
+                onToken.accept(next);
+            }
+            if (n < maxNewTokens) {
+                logits = step(next);
+            }
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    private void checkIds(int[] ids) {
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + ids[i] + " at index " + i
+                        + " is outside the model's vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
+    }
+}
