@@ -167,7 +167,7 @@ public final class DecoderGraph {
     }
 
     /** {@code -sum(labels * log_softmax(logits))}: labels are one-hot rows, all-zero where nothing counts. */
-    private static SDVariable nll(SameDiff sd, String name, SDVariable logits2d, SDVariable labels) {
+    public static SDVariable nll(SameDiff sd, String name, SDVariable logits2d, SDVariable labels) {
         return sd.nn.logSoftmax(name + ".log_probs", logits2d).mul(labels).sum().neg(name);
     }
 
@@ -180,47 +180,84 @@ public final class DecoderGraph {
     private static SDVariable segment(SameDiff sd, InfiniConfig c, String tag, int b, int s, DataType dtype,
                                       SDVariable ids, SDVariable mask, SDVariable[] m, SDVariable[] z,
                                       String[] mNext, String[] zNext, boolean oneHotEmbedding) {
-        int d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
-        long n = (long) b * s;
+        InfiniAttention.SegmentContext ctx = segmentContext(sd, c, tag, b, s, dtype, mask);
+        SDVariable x = embed(sd, c, tag, sd.reshape(tag + "input_ids_flat", ids, (long) b * s), oneHotEmbedding, dtype);
+        for (int i = 0; i < c.numLayers(); i++) {
+            SDVariable[] out = decoderLayer(sd, c, tag + "layers." + i, i, b, s, ctx, x, m[i], z[i], mNext[i], zNext[i]);
+            x = out[0];
+        }
+        return lmHead(sd, c, tag, x);                                                        // [B*S, V]
+    }
 
-        // Shared by the layers: padding mask, causal+padding bias, RoPE tables (positions 0..S-1).
+    /**
+     * What the layers of one segment share: padding mask, causal+padding bias, RoPE tables (positions
+     * 0..S-1). Constants are created once per graph and shape.
+     *
+     * @param mask {@code [B, S]}, 1 for a token, 0 for padding
+     */
+    public static InfiniAttention.SegmentContext segmentContext(SameDiff sd, InfiniConfig c, String tag, int b, int s,
+                                                                DataType dtype, SDVariable mask) {
+        int hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), g = c.groupSize();
+        String shape = "." + b + "x" + s;
         SDVariable keyMask = sd.reshape(tag + "key_mask", mask, b, 1, s, 1);
         SDVariable padBias = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, 1, s);
-        SDVariable bias = constant(sd, "causal_bias", () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
+        SDVariable bias = constant(sd, "causal_bias" + shape, () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
         double[][] angles = ropeAngles(s, hd, c.ropeTheta());
-        InfiniAttention.SegmentContext ctx = new InfiniAttention.SegmentContext(keyMask, bias,
-                constant(sd, "rope.cos_q", () -> ropeTable(angles, b, nh, true, dtype)),
-                constant(sd, "rope.sin_q", () -> ropeTable(angles, b, nh, false, dtype)),
-                constant(sd, "rope.cos_k", () -> ropeTable(angles, b, nkv, true, dtype)),
-                constant(sd, "rope.sin_k", () -> ropeTable(angles, b, nkv, false, dtype)),
+        return new InfiniAttention.SegmentContext(keyMask, bias,
+                constant(sd, "rope.cos_q" + shape, () -> ropeTable(angles, b, nh, true, dtype)),
+                constant(sd, "rope.sin_q" + shape, () -> ropeTable(angles, b, nh, false, dtype)),
+                constant(sd, "rope.cos_k" + shape, () -> ropeTable(angles, b, nkv, true, dtype)),
+                constant(sd, "rope.sin_k" + shape, () -> ropeTable(angles, b, nkv, false, dtype)),
                 constant(sd, "rope.rotate_half", () -> rotateHalf(hd, dtype)));
-        InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, nh, nkv, hd);
+    }
 
-        // Embedding [B*S, D] (Gemma scales by sqrt(D)). Training graphs use one-hot x E: gather's
-        // gradient in M2.1 is wrong for repeated ids and slow; inference graphs gather (no [N, V] one-hot).
-        SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
-        SDVariable x = oneHotEmbedding
+    /**
+     * Token embedding {@code [N, D]} of flat ids {@code [N]} from the variable {@link TensorNames#EMBED}
+     * (Gemma scales by sqrt(D)). With {@code oneHot} it is one-hot x E (gather's gradient in M2.1 is
+     * wrong for repeated ids and slow); otherwise a gather (no {@code [N, V]} one-hot, for inference).
+     */
+    public static SDVariable embed(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, boolean oneHot,
+                                   DataType dtype) {
+        SDVariable x = oneHot
                 ? sd.mmul(tag + "embed", sd.oneHot(tag + "input_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.EMBED))
                 : sd.gather(tag + "embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
         if (c.family() == ModelFamily.GEMMA) {
-            x = x.mul(tag + "embed_scaled", Math.sqrt(d));
+            x = x.mul(tag + "embed_scaled", Math.sqrt(c.hiddenSize()));
         }
-        for (int i = 0; i < c.numLayers(); i++) {
-            String p = tag + "layers." + i;
-            SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
-            InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
-                    sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
-                    sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
-            SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m[i], z[i],
-                    mNext[i], zNext[i]);
-            x = x.add(p + ".resid_attn", attn[0]);
-            SDVariable h2 = rmsNorm(sd, p + ".post_norm", x, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
-            x = x.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
-        }
+        return x;
+    }
+
+    /**
+     * Decoder layer {@code i} on one segment: {@code x += attn(input_norm(x)); x += mlp(post_norm(x))},
+     * reading the weights of layer {@code i} by their Hugging Face names from {@code sd}.
+     *
+     * @param x {@code [B*S, D]}
+     * @return {@code {x', M', z'}} with the memory named {@code mNext}, {@code zNext}
+     */
+    public static SDVariable[] decoderLayer(SameDiff sd, InfiniConfig c, String p, int i, int b, int s,
+                                            InfiniAttention.SegmentContext ctx, SDVariable x, SDVariable m, SDVariable z,
+                                            String mNext, String zNext) {
+        InfiniAttention.Dims dims = new InfiniAttention.Dims(b, s, c.numHeads(), c.numKvHeads(), c.headDim());
+        SDVariable h = rmsNorm(sd, p + ".input_norm", x, sd.getVariable(TensorNames.inputNorm(i)), c);
+        InfiniAttention.Weights w = new InfiniAttention.Weights(sd.getVariable(TensorNames.qProj(i)),
+                sd.getVariable(TensorNames.kProj(i)), sd.getVariable(TensorNames.vProj(i)),
+                sd.getVariable(TensorNames.oProj(i)), sd.getVariable(TensorNames.gate(i)));
+        SDVariable[] attn = InfiniAttention.apply(sd, p + ".attn", dims, c.memoryUpdate(), w, ctx, h, m, z, mNext, zNext);
+        SDVariable x1 = x.add(p + ".resid_attn", attn[0]);
+        SDVariable h2 = rmsNorm(sd, p + ".post_norm", x1, sd.getVariable(TensorNames.postAttentionNorm(i)), c);
+        SDVariable x2 = x1.add(p + ".resid_mlp", mlp(sd, p + ".mlp", h2, i, c));
+        return new SDVariable[] {x2, attn[1], attn[2]};
+    }
+
+    /**
+     * Final norm and LM head: logits {@code [N, V]} of hidden states {@code [N, D]}, the head being
+     * {@link TensorNames#EMBED} when tied, else {@link TensorNames#LM_HEAD}.
+     */
+    public static SDVariable lmHead(SameDiff sd, InfiniConfig c, String tag, SDVariable x) {
         SDVariable hf = rmsNorm(sd, tag + "final_norm", x, sd.getVariable(TensorNames.FINAL_NORM), c);
         SDVariable head = sd.getVariable(c.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD);
-        return sd.mmul(tag + "logits_2d", hf, head, false, true, false);                   // [B*S, V]
+        return sd.mmul(tag + "logits_2d", hf, head, false, true, false);
     }
 
     private static SDVariable constant(SameDiff sd, String name, java.util.function.Supplier<INDArray> value) {
@@ -228,7 +265,7 @@ public final class DecoderGraph {
     }
 
     /** RMSNorm in the graph's precision: {@code x / sqrt(mean(x^2) + eps) * (1 + w)} (Gemma) or {@code * w}. */
-    static SDVariable rmsNorm(SameDiff sd, String name, SDVariable x, SDVariable w, InfiniConfig c) {
+    public static SDVariable rmsNorm(SameDiff sd, String name, SDVariable x, SDVariable w, InfiniConfig c) {
         SDVariable ms = x.mul(x).mean(name + ".ms", true, 1);                         // [N,1]
         SDVariable normed = x.mul(name + ".x_hat", sd.math.rsqrt(ms.add(c.rmsNormEps())));
         SDVariable scale = c.family() == ModelFamily.GEMMA ? w.add(name + ".scale", 1.0) : w;
@@ -236,7 +273,7 @@ public final class DecoderGraph {
     }
 
     /** {@code down( act(gate(x)) * up(x) )} with GeLU-tanh (Gemma) or SiLU (Llama). */
-    static SDVariable mlp(SameDiff sd, String p, SDVariable x, int layer, InfiniConfig c) {
+    public static SDVariable mlp(SameDiff sd, String p, SDVariable x, int layer, InfiniConfig c) {
         SDVariable gate = sd.mmul(p + ".gate", x, sd.getVariable(TensorNames.mlpGate(layer)), false, true, false);
         SDVariable up = sd.mmul(p + ".up", x, sd.getVariable(TensorNames.mlpUp(layer)), false, true, false);
         SDVariable act;
