@@ -82,6 +82,15 @@ public final class InfiniParamInitializer implements ParamInitializer {
         InfiniLayerConf lc = conf(conf.getLayer());
         Map<String, INDArray> out = views(lc, paramsView);
         if (initializeParams) {
+            try (org.nd4j.linalg.api.memory.MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                initialise(lc, out);
+            }
+        }
+        return out;
+    }
+
+    private static void initialise(InfiniLayerConf lc, Map<String, INDArray> out) {
+        {
             boolean gemma = lc.infiniConfig().family() == ModelFamily.GEMMA;
             for (Map.Entry<String, INDArray> e : out.entrySet()) {
                 INDArray w = e.getValue();
@@ -92,7 +101,6 @@ public final class InfiniParamInitializer implements ParamInitializer {
                 }
             }
         }
-        return out;
     }
 
     @Override
