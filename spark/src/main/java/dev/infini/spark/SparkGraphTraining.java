@@ -1,0 +1,105 @@
+package dev.infini.spark;
+
+import dev.infini.zoo.dl4j.GraphTraining;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.spark.api.RDDTrainingApproach;
+import org.deeplearning4j.spark.api.TrainingMaster;
+import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
+import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
+import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code train --engine graph --spark MASTER}: the {@link dev.infini.zoo.dl4j.InfiniGraph} form trained
+ * with DL4J's Spark training masters: {@link SharedTrainingMaster} (gradient sharing, threshold-encoded
+ * updates over Aeron; default) or {@link ParameterAveragingTrainingMaster}. The minibatches of the
+ * iterator are collected on the driver and parallelised into one partition per worker; each call of
+ * {@code fit} on that RDD is one round, and one loss is recorded per round.
+ */
+public final class SparkGraphTraining implements GraphTraining.SparkBackend {
+    private static final Logger log = LoggerFactory.getLogger(SparkGraphTraining.class);
+    /** System property: number of passes over the collected minibatches (default 1). */
+    public static final String ROUNDS = "infini.spark.rounds";
+    /** System property: Aeron port of the shared training master (default 40123). */
+    public static final String PORT = "infini.spark.port";
+
+    @Override
+    public GraphTraining.Result fit(ComputationGraph net, DataSetIterator data, GraphTraining.Options o) {
+        List<DataSet> batches = new ArrayList<>();
+        int batchSize = 0;
+        while (data.hasNext() && batches.size() < o.steps()) {
+            DataSet ds = (DataSet) data.next();
+            batchSize = Math.max(batchSize, ds.numExamples());
+            batches.add(ds);
+        }
+        if (batches.isEmpty()) {
+            throw new IllegalArgumentException("no training data");
+        }
+        int rounds = Integer.getInteger(ROUNDS, 1);
+        SparkConf conf = new SparkConf().setAppName("infini-train").setMaster(o.sparkMaster());
+        if (o.sparkMaster().startsWith("local")) {
+            conf.set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1").set("spark.ui.enabled", "false");
+        }
+        JavaSparkContext sc = new JavaSparkContext(conf);
+        try {
+            TrainingMaster<?, ?> tm = trainingMaster(o, batchSize);
+            SparkComputationGraph sparkNet = new SparkComputationGraph(sc, net, tm);
+            JavaRDD<DataSet> rdd = sc.parallelize(batches, Math.max(1, o.workers()));
+            List<Double> losses = new ArrayList<>();
+            for (int r = 0; r < rounds; r++) {
+                sparkNet.fit(rdd);
+                losses.add(sparkNet.getScore());
+                o.onStep().accept(losses.size());
+                log.info("Spark {} round {}: loss {}", o.sparkMode(), r + 1, sparkNet.getScore());
+            }
+            net.setParams(sparkNet.getNetwork().params());
+            tm.deleteTempFiles(sc);
+            return new GraphTraining.Result(losses, "graph+spark-" + o.sparkMode().name().toLowerCase());
+        } finally {
+            sc.stop();
+        }
+    }
+
+    static TrainingMaster<?, ?> trainingMaster(GraphTraining.Options o, int batchSize) {
+        if (o.sparkMode() == GraphTraining.SparkMode.AVERAGING) {
+            return new ParameterAveragingTrainingMaster.Builder(batchSize)
+                    .batchSizePerWorker(batchSize)
+                    .averagingFrequency(o.averagingFrequency())
+                    .workerPrefetchNumBatches(0)
+                    .rddTrainingApproach(RDDTrainingApproach.Direct)
+                    .build();
+        }
+        VoidConfiguration voidConf = VoidConfiguration.builder()
+                .unicastPort(Integer.getInteger(PORT, 40123))
+                .networkMask(o.sparkMaster().startsWith("local") ? "127.0.0.0/8" : System.getProperty("infini.spark.networkMask", "10.0.0.0/8"))
+                .controllerAddress(o.sparkMaster().startsWith("local") ? "127.0.0.1" : System.getProperty("infini.spark.controller"))
+                .build();
+        String export;
+        try {
+            export = System.getProperty("infini.spark.exportDir",
+                    Files.createTempDirectory("infini-spark-export").toUri().toString());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return new SharedTrainingMaster.Builder(voidConf, batchSize)
+                .batchSizePerWorker(batchSize)
+                .workersPerNode(1)
+                .workerPrefetchNumBatches(0)
+                .rddTrainingApproach(RDDTrainingApproach.Direct)
+                .exportDirectory(export)
+                .build();
+    }
+}

@@ -1,0 +1,148 @@
+package dev.infini.zoo.dl4j;
+
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.optimize.api.BaseTrainingListener;
+import org.deeplearning4j.parallelism.ParallelWrapper;
+import org.nd4j.linalg.dataset.api.DataSet;
+import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.function.IntConsumer;
+
+/**
+ * Training of the {@link InfiniGraph} form, the entry point of {@code train --engine graph}: on one
+ * device ({@code workers <= 1}), data-parallel on the devices of one machine with DL4J's
+ * {@link ParallelWrapper} ({@code workers > 1}), or on a Spark cluster ({@code sparkMaster != null},
+ * through the {@code infini-spark} module found with {@link ServiceLoader}).
+ */
+public final class GraphTraining {
+    private static final Logger log = LoggerFactory.getLogger(GraphTraining.class);
+
+    private GraphTraining() {
+    }
+
+    /** How Spark distributes training (DL4J's two TrainingMasters). */
+    public enum SparkMode { SHARED, AVERAGING }
+
+    /** Training choices beside the model and the data. */
+    public static final class Options {
+        int workers = 1;
+        String sparkMaster;
+        SparkMode sparkMode = SparkMode.SHARED;
+        int steps = Integer.MAX_VALUE;
+        int averagingFrequency = 1;
+        IntConsumer onStep = s -> { };
+
+        /** ParallelWrapper workers on this machine (1: plain {@code fit}); with Spark: partitions/workers. */
+        public Options workers(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("--workers must be at least 1, got " + n);
+            }
+            this.workers = n;
+            return this;
+        }
+
+        /** A Spark master ({@code local[2]}, {@code spark://host:7077}, {@code yarn}); null: no Spark. */
+        public Options sparkMaster(String master) { this.sparkMaster = master; return this; }
+        public Options sparkMode(SparkMode m) { this.sparkMode = m; return this; }
+        /** Stop after this many minibatches (all workers together). */
+        public Options steps(int n) { this.steps = n; return this; }
+        /** ParallelWrapper/parameter averaging: average every this many minibatches per worker. */
+        public Options averagingFrequency(int n) { this.averagingFrequency = n; return this; }
+        /** Called after each recorded step with its index. */
+        public Options onStep(IntConsumer c) { this.onStep = c; return this; }
+
+        public int workers() { return workers; }
+        public String sparkMaster() { return sparkMaster; }
+        public SparkMode sparkMode() { return sparkMode; }
+        public int steps() { return steps; }
+        public int averagingFrequency() { return averagingFrequency; }
+        public IntConsumer onStep() { return onStep; }
+    }
+
+    /** Mean next-token loss after each step (one entry per minibatch; per Spark round with Spark). */
+    public record Result(List<Double> losses, String engine) {
+    }
+
+    /** Implemented by {@code infini-spark}; registered in {@code META-INF/services}. */
+    public interface SparkBackend {
+        Result fit(ComputationGraph net, DataSetIterator data, Options options);
+    }
+
+    /** Trains {@code net} in place on {@code data} and returns the losses seen. */
+    public static Result fit(ComputationGraph net, DataSetIterator data, Options o) {
+        if (o.sparkMaster != null) {
+            for (SparkBackend b : ServiceLoader.load(SparkBackend.class)) {
+                return b.fit(net, data, o);
+            }
+            throw new IllegalStateException("--spark needs the infini-spark module on the classpath (run the "
+                    + "spark-submit bundle, see docs/dl4j.md)");
+        }
+        DataSetIterator limited = new Limited(data, o.steps);
+        List<Double> losses = Collections.synchronizedList(new ArrayList<>());
+        if (o.workers <= 1) {
+            while (limited.hasNext()) {
+                net.fit(limited.next());
+                losses.add(net.score());
+                o.onStep.accept(losses.size());
+            }
+            return new Result(losses, "graph");
+        }
+        BaseTrainingListener record = new BaseTrainingListener() {
+            @Override
+            public void iterationDone(Model model, int iteration, int epoch) {
+                losses.add(model.score());
+                o.onStep.accept(losses.size());
+            }
+        };
+        try (ParallelWrapper pw = new ParallelWrapper.Builder<>(net)
+                .workers(o.workers)
+                .prefetchBuffer(2 * o.workers)
+                .averagingFrequency(o.averagingFrequency)
+                .reportScoreAfterAveraging(true)
+                .trainingMode(ParallelWrapper.TrainingMode.AVERAGING)
+                .build()) {
+            pw.setListeners(record);
+            pw.fit(limited);
+        } catch (Exception e) {
+            if (e instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException(e);
+        }
+        log.info("ParallelWrapper: {} workers, {} minibatches", o.workers, losses.size());
+        return new Result(new ArrayList<>(losses), "graph+parallelwrapper");
+    }
+
+    /** At most {@code limit} minibatches of another iterator. */
+    static final class Limited implements DataSetIterator {
+        private final DataSetIterator in;
+        private final int limit;
+        private int served;
+
+        Limited(DataSetIterator in, int limit) {
+            this.in = in;
+            this.limit = limit;
+        }
+
+        @Override public boolean hasNext() { return served < limit && in.hasNext(); }
+        @Override public org.nd4j.linalg.dataset.DataSet next() { served++; return (org.nd4j.linalg.dataset.DataSet) in.next(); }
+        @Override public org.nd4j.linalg.dataset.DataSet next(int num) { return next(); }
+        @Override public int inputColumns() { return in.inputColumns(); }
+        @Override public int totalOutcomes() { return in.totalOutcomes(); }
+        @Override public boolean resetSupported() { return in.resetSupported(); }
+        @Override public boolean asyncSupported() { return false; }
+        @Override public void reset() { in.reset(); served = 0; }
+        @Override public int batch() { return in.batch(); }
+        @Override public void setPreProcessor(DataSetPreProcessor p) { in.setPreProcessor(p); }
+        @Override public DataSetPreProcessor getPreProcessor() { return in.getPreProcessor(); }
+        @Override public List<String> getLabels() { return in.getLabels(); }
+    }
+}

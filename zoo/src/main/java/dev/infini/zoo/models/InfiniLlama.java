@@ -1,0 +1,21 @@
+package dev.infini.zoo.models;
+
+import dev.infini.samediff.ModelFamily;
+
+/** Infini-attention Llama: {@code InfiniLlama.builder().preset(Preset.LLAMA_3_2_1B).build().initPretrained(dir)}. */
+public final class InfiniLlama extends InfiniZooModel {
+    private InfiniLlama(Builder b) {
+        super(ModelFamily.LLAMA, b);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public static final class Builder extends InfiniZooModel.Builder<Builder> {
+        @Override
+        public InfiniLlama build() {
+            return new InfiniLlama(this);
+        }
+    }
+}
