@@ -270,10 +270,13 @@ public final class DecoderGraph {
         long n = (long) b * s;
         String shape = "." + b + "x" + s;
         SDVariable tokenMask = sd.reshape(tag + "token_mask", mask, n, 1);
-        // Padded keys: (mask - 1) * 1e9 in every query row, expanded by [B, Hkv*g*S, 1] x [B, 1, S].
+        // Padded keys: (mask - 1) * 1e9 in every query row, expanded by [B, Hkv*g*S, 1] x [B, 1, S], except
+        // on the diagonal: a padded query still sees itself, so a segment of nothing but padding has no row
+        // that is masked everywhere (libnd4j's softmax turns such a row into NaN); its outputs are ignored.
         SDVariable padRow = sd.reshape(mask.sub(1.0).mul(-InfiniAttention.MASKED), b, 1, s);
         SDVariable onesCol = constant(sd, "ones.pad_rows" + shape, () -> Nd4j.ones(dtype, b, (long) nkv * g * s, 1));
-        SDVariable padBias = sd.reshape(sd.mmul(onesCol, padRow), b, nkv, (long) g * s, s);
+        SDVariable offDiagonal = constant(sd, "off_diagonal" + shape, () -> offDiagonal(b, nkv, g, s, dtype));
+        SDVariable padBias = sd.reshape(sd.mmul(onesCol, padRow), b, nkv, (long) g * s, s).mul(offDiagonal);
         SDVariable bias = constant(sd, "causal_bias" + shape, () -> causalBias(b, nkv, g, s, dtype)).add(tag + "attn_bias", padBias);
         double[][] angles = ropeAngles(s, hd, c.ropeTheta());
         return new InfiniAttention.SegmentContext(tokenMask, bias,
@@ -393,6 +396,19 @@ public final class DecoderGraph {
                 for (int col = r + 1; col < s; col++) {
                     block[(j * s + r) * s + col] = (float) InfiniAttention.MASKED;
                 }
+            }
+        }
+        INDArray one = Nd4j.create(block, new long[] {1, 1, (long) g * s, s}).castTo(dtype);
+        return one.repeat(0, b).repeat(1, nkv).reshape(b, nkv, (long) g * s, s).dup();
+    }
+
+    /** {@code [B, Hkv, g*S, S]}: 0 where a query row meets its own key, 1 elsewhere. */
+    static INDArray offDiagonal(int b, int nkv, int g, int s, DataType dtype) {
+        float[] block = new float[g * s * s];
+        java.util.Arrays.fill(block, 1f);
+        for (int j = 0; j < g; j++) {
+            for (int r = 0; r < s; r++) {
+                block[(j * s + r) * s + r] = 0f;
             }
         }
         INDArray one = Nd4j.create(block, new long[] {1, 1, (long) g * s, s}).castTo(dtype);

@@ -43,7 +43,13 @@ public final class OptimizerStep {
             SegmentGradients.Result r = gradients.compute(b, mode);
             nll += r.nllSum();
             tokens += r.tokens();
-            r.gradients().forEach((k, g) -> sum.merge(k, g, INDArray::addi));
+            r.gradients().forEach((k, g) -> {
+                INDArray a = sum.putIfAbsent(k, g);
+                if (a != null) {
+                    a.addi(g);
+                    SegmentGradients.release(g);
+                }
+            });
         }
         double scale = 1.0 / Math.max(tokens, 1);
         double sq = 0;
@@ -56,6 +62,7 @@ public final class OptimizerStep {
         double loss = nll * scale;
         if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
             log.warn("non-finite loss {} or gradient norm {}: step skipped", loss, norm);
+            sum.values().forEach(SegmentGradients::release);
             return new Stats(loss, norm, tokens, true);
         }
         if (clipNorm > 0 && norm > clipNorm) {
@@ -65,6 +72,7 @@ public final class OptimizerStep {
             }
         }
         adam.update(model, sum, lr);
+        sum.values().forEach(SegmentGradients::release);
         return new Stats(loss, norm, tokens, false);
     }
 

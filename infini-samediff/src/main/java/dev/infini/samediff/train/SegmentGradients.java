@@ -66,6 +66,7 @@ public final class SegmentGradients {
             Map<String, INDArray> out = g.outputsAndGradients(ph, memoryOutputs(true), g.parameterNames());
             nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
             accumulate(acc, out, g.parameterNames());
+            release(ph.get(DecoderGraph.LABELS));
             state = model.nextMemory(out);
         }
         return new Result(acc, nll, batch.tokens(), state);
@@ -86,7 +87,9 @@ public final class SegmentGradients {
                 entering.add(state);
             }
             DecoderGraph g = model.graph(b, se[1] - se[0], true);
-            Map<String, INDArray> out = g.sameDiff().output(placeholders(g, batch, se, state, null), memoryOutputs(true));
+            Map<String, INDArray> ph = placeholders(g, batch, se, state, null);
+            Map<String, INDArray> out = g.sameDiff().output(ph, memoryOutputs(true));
+            release(ph.get(DecoderGraph.LABELS));
             nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
             state = model.nextMemory(out);
         }
@@ -118,6 +121,10 @@ public final class SegmentGradients {
             }
             Map<String, INDArray> grads = g.outputsAndGradients(ph, List.of(), wrt);
             accumulate(acc, grads, g.parameterNames());
+            release(ph.get(DecoderGraph.LABELS));
+            if (upstream != null) {
+                upstream.values().forEach(SegmentGradients::release);
+            }
             if (k > 0) {
                 upstream = new HashMap<>();
                 for (int i = 0; i < nl; i++) {
@@ -175,6 +182,11 @@ public final class SegmentGradients {
         return a.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
     }
 
+    /**
+     * Adds a segment's gradients into {@code acc} and releases them: off-heap buffers are otherwise freed only
+     * when the JVM collects their Java handles, and a long sequence makes hundreds of segment-sized
+     * gradients per step, which grew the process with the sequence length.
+     */
     private static void accumulate(Map<String, INDArray> acc, Map<String, INDArray> grads, List<String> names) {
         for (String n : names) {
             INDArray g = grads.get(n);
@@ -183,10 +195,18 @@ public final class SegmentGradients {
             }
             INDArray a = acc.get(n);
             if (a == null) {
-                acc.put(n, g.dup());
+                acc.put(n, g);
             } else {
                 a.addi(g);
+                release(g);
             }
+        }
+    }
+
+    /** Frees an array's off-heap memory now (arrays this class made and no longer needs). */
+    static void release(INDArray a) {
+        if (a != null && a.closeable()) {
+            a.close();
         }
     }
 

@@ -148,4 +148,42 @@ class SegmentGradientsTest {
         SegmentGradients one = new SegmentGradients(model, 12);
         assertTrue(worst(one.compute(b, MemoryGradient.TRUNCATED).gradients(), one.compute(b, MemoryGradient.FULL).gradients()) < 1e-12);
     }
+
+    @Test
+    @DisplayName("a row whose whole segment is padding contributes nothing and gives finite gradients")
+    void fullyPaddedSegmentRow() {
+        InfiniConfig c = TestModels.tiny(ModelFamily.GEMMA, 4, 1, MemoryUpdate.DELTA, S);
+        InfiniModel model = TestModels.randomModel(c, 61, DataType.DOUBLE);
+        TrainBatch b = batch(c, 8);
+        int t = S * SEGMENTS;
+        // Row 1: its last segment entirely padding.
+        b.attentionMask().get(NDArrayIndex.point(1), NDArrayIndex.interval(t - S, t)).assign(0);
+        b.lossMask().get(NDArrayIndex.point(1), NDArrayIndex.interval(t - S - 1, t)).assign(0);
+        for (MemoryGradient mode : MemoryGradient.values()) {
+            SegmentGradients.Result r = new SegmentGradients(model, S).compute(b, mode);
+            for (Map.Entry<String, INDArray> e : r.gradients().entrySet()) {
+                assertTrue(Double.isFinite(e.getValue().norm2Number().doubleValue()), mode + " " + e.getKey());
+            }
+            assertTrue(Double.isFinite(r.nllSum()));
+        }
+        // The padded segment adds nothing: the same gradients as the batch without its last segment.
+        Map<String, INDArray> full = new SegmentGradients(model, S).compute(b, MemoryGradient.FULL).gradients();
+        TrainBatch cut = new TrainBatch(b.inputIds().get(NDArrayIndex.all(), NDArrayIndex.interval(0, t - S)).dup(),
+                b.labels().get(NDArrayIndex.all(), NDArrayIndex.interval(0, t - S)).dup(),
+                b.lossMask().get(NDArrayIndex.all(), NDArrayIndex.interval(0, t - S)).dup(),
+                b.attentionMask().get(NDArrayIndex.all(), NDArrayIndex.interval(0, t - S)).dup());
+        // Row 0's last segment still counts, so compare row 1 alone: cut both batches to row 1.
+        TrainBatch row1 = rows(b, 1), row1Cut = rows(cut, 1);
+        double err = worst(new SegmentGradients(model, S).compute(row1, MemoryGradient.FULL).gradients(),
+                new SegmentGradients(model, S).compute(row1Cut, MemoryGradient.FULL).gradients());
+        assertTrue(err < 1e-12, "padded segment changed the gradients by " + err);
+        assertTrue(full.values().stream().allMatch(g -> Double.isFinite(g.sumNumber().doubleValue())));
+    }
+
+    private static TrainBatch rows(TrainBatch b, int r) {
+        return new TrainBatch(b.inputIds().get(NDArrayIndex.interval(r, r + 1), NDArrayIndex.all()).dup(),
+                b.labels().get(NDArrayIndex.interval(r, r + 1), NDArrayIndex.all()).dup(),
+                b.lossMask().get(NDArrayIndex.interval(r, r + 1), NDArrayIndex.all()).dup(),
+                b.attentionMask().get(NDArrayIndex.interval(r, r + 1), NDArrayIndex.all()).dup());
+    }
 }

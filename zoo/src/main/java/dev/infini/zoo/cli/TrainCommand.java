@@ -67,6 +67,12 @@ final class TrainCommand implements Callable<Integer> {
     String samplePrompt;
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory: checkpoint/, metrics.jsonl, loss.png, sample.txt (default: runs/latest).")
     String out;
+    @Option(names = "--engine", paramLabel = "samediff|graph", description = "samediff: exact per-segment gradients (default); graph: the DL4J ComputationGraph form.")
+    String engine;
+    @Option(names = "--workers", paramLabel = "N", description = "Data-parallel workers with --engine graph (DL4J ParallelWrapper; with --spark: partitions).")
+    Integer workers;
+    @Option(names = "--spark", paramLabel = "MASTER", description = "Train the graph form with a Spark TrainingMaster (local[2], spark://host:7077, yarn).")
+    String spark;
     @Option(names = "--hidden", paramLabel = "N", description = "Override the preset's hidden size.")
     Integer hidden;
     @Option(names = "--layers", paramLabel = "N", description = "Override the preset's layer count.")
@@ -107,6 +113,9 @@ final class TrainCommand implements Callable<Integer> {
         if (sampleTokens != null) o.sampleTokens = sampleTokens;
         if (samplePrompt != null) o.samplePrompt = samplePrompt;
         if (out != null) o.out = out;
+        if (engine != null) o.engine = engine;
+        if (workers != null) o.workers = workers;
+        if (spark != null) o.spark = spark;
         if (hidden != null) o.hidden = hidden;
         if (layers != null) o.layers = layers;
         if (heads != null) o.heads = heads;

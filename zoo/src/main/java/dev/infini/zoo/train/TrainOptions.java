@@ -49,4 +49,10 @@ public final class TrainOptions {
     public int sampleTokens = 200;
     public String samplePrompt;
     public String out = "runs/latest";
+    /** "samediff" (this trainer's exact per-segment gradients) or "graph" (the DL4J ComputationGraph form). */
+    public String engine = "samediff";
+    /** Data-parallel workers of the graph engine (DL4J ParallelWrapper; with Spark: partitions). */
+    public int workers = 1;
+    /** Spark master (local[2], spark://host:7077, yarn) for the graph engine; null: no Spark. */
+    public String spark;
 }

@@ -23,6 +23,7 @@ import dev.infini.zoo.hf.HfCheckpoint;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -118,21 +119,19 @@ public final class Trainer {
         log.info("model {} with {} parameters; memory gradient {}, {} x {} tokens per step in segments of {}", c,
                 String.format("%,d", c.parameterCount()), o.memoryGradient.key(), o.batch * o.accumulation, o.seqLen, o.segment);
 
-        // Data: documents split into train and validation; blocks of seq_len tokens.
-        TokenizedCorpus corpus = TokenCache.defaultCache().load(corpus(o.corpus), tok);
-        TokenizedCorpus.DocumentSplit split = corpus.split(o.valFraction, o.seed);
-        TokenBlockIterator train = TokenBlockIterator.builder(corpus).tokenizer(tok).documents(split.train())
-                .seqLen(o.seqLen).batchSize(o.batch).mode(BlockMode.CONCATENATED).shuffle(true).seed(o.seed)
-                .dropLast(true).build();
-        if (train.numBatches() == 0) {
-            throw new IllegalArgumentException("corpus " + o.corpus + " has too few training tokens (" + corpus.numTokens()
-                    + ") for one batch of " + o.batch + " x " + o.seqLen);
-        }
-        List<TrainBatch> valSet = validationSet(corpus, tok, split.validation());
+        Data data = o.corpus.equals("passkey") ? passkeyData(tok) : corpusData(tok);
         if (state.dataState != null) {
-            train.restore(IteratorState.decode(state.dataState));
+            data.restore().accept(state.dataState);
         }
+        DataSetIterator train = data.train();
+        List<TrainBatch> valSet = data.validation();
 
+        if (o.engine.equals("graph")) {
+            if (ckpt != null) {
+                throw new IllegalArgumentException("--resume is supported by --engine samediff only");
+            }
+            return runGraph(model, tok, data, state);
+        }
         AdamW adam = new AdamW(model, new AdamW.Settings(0.9, 0.95, 1e-8, o.weightDecay, o.gateLrMultiplier));
         if (ckpt != null) {
             TrainingCheckpoint.restoreOptimizer(ckpt, adam, state.optimizerStep);
@@ -184,7 +183,7 @@ public final class Trainer {
                 mw.write(line.toString());
                 mw.newLine();
                 mw.flush();
-                state.dataState = train.state().encode();
+                state.dataState = data.position().get();
                 state.seconds = trainSeconds;
                 state.tokensSeen = tokens;
                 // Never checkpoint right after a skipped step: the last good checkpoint stays as it is.
@@ -205,7 +204,7 @@ public final class Trainer {
             LossCurve.write(runDir.resolve("loss.png"), "Infini-attention " + (o.init != null ? "fine-tuning" : o.preset)
                     + ", " + o.memoryGradient.key() + " memory gradient", state.trainLoss, state.valLoss, Math.log(unigram),
                     String.format("unigram baseline (ppl %.1f)", unigram));
-            String sample = sample(model, tok, corpus, split.validation());
+            String sample = sample(model, tok, data.samplePrompt());
             Files.writeString(runDir.resolve("sample.txt"), sample + "\n");
             double trainLoss = recentMean(state.trainLoss, 10);
             return new Summary(state.step, tokens / Math.max(trainSeconds, 1e-9), trainLoss, vl, Math.exp(vl), unigram,
@@ -213,7 +212,53 @@ public final class Trainer {
         }
     }
 
+    /**
+     * Training with the DL4J ComputationGraph form ({@code --engine graph}): plain {@code fit}, DL4J's
+     * ParallelWrapper ({@code --workers N}) or a Spark TrainingMaster ({@code --spark MASTER}); the weights then
+     * come back to the SameDiff form by name for validation, the checkpoint and the sample.
+     */
+    private Summary runGraph(InfiniModel model, Tokenizer tok, Data data, TrainingCheckpoint.State state) throws IOException {
+        List<TrainBatch> valSet = data.validation();
+        org.deeplearning4j.nn.graph.ComputationGraph net = dev.infini.zoo.dl4j.InfiniGraph.fromModel(model,
+                new dev.infini.zoo.dl4j.InfiniGraph.Options()
+                        .updater(new org.nd4j.linalg.learning.config.Adam(o.lr))
+                        .gateUpdater(new org.nd4j.linalg.learning.config.Adam(o.lr * o.gateLrMultiplier))
+                        .weightDecay(o.weightDecay).segmentSize(o.segment).seed(o.seed));
+        long t0 = System.nanoTime();
+        dev.infini.zoo.dl4j.GraphTraining.Result r = dev.infini.zoo.dl4j.GraphTraining.fit(net, data.train(),
+                new dev.infini.zoo.dl4j.GraphTraining.Options().workers(o.workers).sparkMaster(o.spark)
+                        .sparkMode(dev.infini.zoo.dl4j.GraphTraining.SparkMode.AVERAGING).steps(o.steps * o.accumulation)
+                        .onStep(i -> progress.accept(String.format("step %d/%d (%s)", i, o.steps * o.accumulation, o.engine))));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        InfiniModel trained = dev.infini.zoo.dl4j.InfiniGraph.toModel(net, DataType.FLOAT);
+        Path metrics = runDir.resolve("metrics.jsonl");
+        try (BufferedWriter mw = Files.newBufferedWriter(metrics)) {
+            for (int i = 0; i < r.losses().size(); i++) {
+                state.trainLoss.add(new double[] {i + 1, r.losses().get(i)});
+                mw.write(JSON.createObjectNode().put("step", i + 1).put("loss", r.losses().get(i)).put("engine", r.engine()).toString());
+                mw.newLine();
+            }
+        }
+        double vl = validationLoss(new SegmentGradients(trained, o.segment), valSet);
+        state.step = r.losses().size();
+        state.valLoss.add(new double[] {state.step, vl});
+        Files.createDirectories(runDir.resolve(TrainingCheckpoint.DIR));
+        HfCheckpoint.save(trained, runDir.resolve(TrainingCheckpoint.DIR));
+        double unigram = unigramPerplexity(valSet, trained.config().vocabSize());
+        LossCurve.write(runDir.resolve("loss.png"), "Infini-attention, " + r.engine(), state.trainLoss, state.valLoss,
+                Math.log(unigram), String.format("unigram baseline (ppl %.1f)", unigram));
+        String sample = sample(trained, tok, data.samplePrompt());
+        Files.writeString(runDir.resolve("sample.txt"), sample + "\n");
+        double tokens = (double) r.losses().size() * o.batch * o.seqLen;
+        return new Summary(state.step, tokens / seconds, recentMean(state.trainLoss, 10), vl, Math.exp(vl), unigram,
+                seconds, trained.config().parameterCount(), r.engine(), sample, runDir, state.trainLoss);
+    }
+
     private void validate() {
+        check(o.engine.equals("samediff") || o.engine.equals("graph"), "--engine must be samediff or graph, got " + o.engine);
+        check(o.workers >= 1, "--workers must be at least 1, got " + o.workers);
+        check(o.engine.equals("graph") || (o.workers == 1 && o.spark == null),
+                "--workers and --spark need --engine graph (the DL4J ComputationGraph form)");
         check(o.seqLen > 0, "--seq-len must be positive, got " + o.seqLen);
         check(o.segment > 0, "--segment must be positive, got " + o.segment);
         check(o.batch > 0, "--batch must be positive, got " + o.batch);
@@ -327,21 +372,57 @@ public final class Trainer {
         return Math.exp(h);
     }
 
-    private String sample(InfiniModel model, Tokenizer tok, TokenizedCorpus corpus, int[] valDocs) {
+    private String sample(InfiniModel model, Tokenizer tok, int[] defaultPrompt) {
         if (o.sampleTokens <= 0) {
             return "";
         }
-        int[] prompt;
-        if (o.samplePrompt != null) {
-            prompt = tok.encode(o.samplePrompt);
-        } else {
-            int[] doc = corpus.document(valDocs[0]);
-            prompt = java.util.Arrays.copyOf(doc, Math.min(doc.length, 48));
-        }
-        int[] out = Sampling.generate(model, prompt, o.sampleTokens, 0.8, 40, o.seed, tok.eosId());
+        int[] prompt = o.samplePrompt != null ? tok.encode(o.samplePrompt) : defaultPrompt;
+        int[] out = new dev.infini.samediff.decode.StreamingDecoder(model).generate(prompt, o.sampleTokens,
+                new dev.infini.samediff.decode.Sampler(0.8, 40, 0.95, o.seed), tok.eosId(), t -> { });
         String text = tok.decode(prompt) + tok.decode(out);
-        log.info("sample:\n{}", text);
+        log.info("sample:\n{}", text.length() > 600 ? "..." + text.substring(text.length() - 600) : text);
         return text;
+    }
+
+    /** Where batches come from: a DataVec iterator, its position as text (for checkpoints), validation, a prompt. */
+    private record Data(DataSetIterator train, java.util.function.Supplier<String> position,
+                        java.util.function.Consumer<String> restore, List<TrainBatch> validation, int[] samplePrompt) {
+    }
+
+    /** A corpus split into train and validation by document, in blocks of seq_len tokens. */
+    private Data corpusData(Tokenizer tok) throws IOException {
+        TokenizedCorpus corpus = TokenCache.defaultCache().load(corpus(o.corpus), tok);
+        TokenizedCorpus.DocumentSplit split = corpus.split(o.valFraction, o.seed);
+        TokenBlockIterator train = TokenBlockIterator.builder(corpus).tokenizer(tok).documents(split.train())
+                .seqLen(o.seqLen).batchSize(o.batch).mode(BlockMode.CONCATENATED).shuffle(true).seed(o.seed)
+                .dropLast(true).build();
+        if (train.numBatches() == 0) {
+            throw new IllegalArgumentException("corpus " + o.corpus + " has too few training tokens (" + corpus.numTokens()
+                    + ") for one batch of " + o.batch + " x " + o.seqLen);
+        }
+        int[] doc = corpus.document(split.validation()[0]);
+        return new Data(train, () -> train.state().encode(), st -> train.restore(IteratorState.decode(st)),
+                validationSet(corpus, tok, split.validation()), java.util.Arrays.copyOf(doc, Math.min(doc.length, 48)));
+    }
+
+    /**
+     * The passkey task ({@code --corpus passkey}): prompts of seq_len tokens (filler, a 5-digit key at a random
+     * depth, the question) followed by the answer; every token counts in training, only the answer in
+     * validation (so the validation loss is the retrieval loss).
+     */
+    private Data passkeyData(Tokenizer tok) {
+        dev.infini.datasets.passkey.PasskeyTask task = new dev.infini.datasets.passkey.PasskeyTask(tok);
+        int prompt = o.seqLen - task.maxAnswerLength();
+        dev.infini.datasets.passkey.PasskeyIterator train = new dev.infini.datasets.passkey.PasskeyIterator(task, prompt,
+                o.steps * o.batch * o.accumulation, o.batch, 0.0, 1.0, o.seed, false);
+        dev.infini.datasets.passkey.PasskeyIterator val = new dev.infini.datasets.passkey.PasskeyIterator(task, prompt,
+                o.batch * Math.max(1, o.valBatches), o.batch, 0.0, 1.0, o.seed + 1_000_003L, true);
+        List<TrainBatch> valSet = new ArrayList<>();
+        while (val.hasNext()) {
+            valSet.add(toBatch(val.next()));
+        }
+        return new Data(train, () -> Integer.toString(train.cursor()), st -> train.setCursor(Integer.parseInt(st)), valSet,
+                val.sample(0).promptIds());
     }
 
     private static double recentMean(List<double[]> pts, int n) {
