@@ -465,7 +465,8 @@ public final class DecoderGraph {
      *
      * @param outputs forward outputs wanted (e.g. {@link #NLL_SUM}, the memory out)
      * @param wrt     parameters and/or memory inputs ({@link #memoryM(int)}, {@link #memoryZ(int)})
-     * @return outputs and gradients by variable name (copies, safe to keep)
+     * @return outputs and gradients by variable name: new arrays owned by the caller (the session does not
+     *         reuse them), which may release them as soon as it is done with them
      */
     public synchronized Map<String, INDArray> outputsAndGradients(Map<String, INDArray> placeholders,
                                                                   List<String> outputs, List<String> wrt) {
@@ -494,10 +495,18 @@ public final class DecoderGraph {
         Map<String, INDArray> res = gradFn.output(placeholders, names);
         Map<String, INDArray> out = new java.util.HashMap<>();
         for (String o : outputs) {
-            out.put(o, res.get(o).dup());
+            out.put(o, res.get(o));
         }
-        gradOf.forEach((g, w) -> out.put(w, res.get(g).dup()));
+        gradOf.forEach((g, w) -> out.put(w, res.get(g)));
         return out;
+    }
+
+    /** Drops this graph's (and its gradient function's) execution sessions; see {@link InfiniModel#releaseSessions}. */
+    public synchronized void releaseSessions() {
+        sd.getSessions().clear();
+        if (gradFn != null) {
+            gradFn.getSessions().clear();
+        }
     }
 
     /** Names of the trainable variables (the Hugging Face tensors). */

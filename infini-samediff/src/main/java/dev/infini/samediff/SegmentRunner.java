@@ -71,6 +71,9 @@ public final class SegmentRunner {
             InfiniModel.SegmentOutput out = model.forwardSegment(segIds, segMask, state);
             logits.add(out.logits());
             state = out.memory();
+            if ((k + 1) % InfiniModel.RELEASE_EVERY_SEGMENTS == 0) {
+                model.releaseSessions();
+            }
             if (listener != null) {
                 listener.segmentDone(k + 1, segs.size(), se[1]);
             }

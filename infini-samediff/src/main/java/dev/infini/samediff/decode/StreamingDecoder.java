@@ -205,6 +205,7 @@ public final class StreamingDecoder {
         memory = model.forwardSegment(ids, null, memory).memory();
         segmentsWritten++;
         filled = 0;
+        model.releaseSessions(); // keeps the heap flat however long decoding goes on
     }
 
     /**

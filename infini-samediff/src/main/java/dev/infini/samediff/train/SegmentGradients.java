@@ -30,6 +30,7 @@ import java.util.Map;
 public final class SegmentGradients {
     private final InfiniModel model;
     private final int segmentSize;
+    private long segmentsRun;
 
     public SegmentGradients(InfiniModel model, int segmentSize) {
         if (segmentSize <= 0) {
@@ -68,6 +69,7 @@ public final class SegmentGradients {
             accumulate(acc, out, g.parameterNames());
             release(ph.get(DecoderGraph.LABELS));
             state = model.nextMemory(out);
+            releaseSessionsEvery(++segmentsRun);
         }
         return new Result(acc, nll, batch.tokens(), state);
     }
@@ -92,6 +94,7 @@ public final class SegmentGradients {
             release(ph.get(DecoderGraph.LABELS));
             nll += out.get(DecoderGraph.NLL_SUM).getDouble(0);
             state = model.nextMemory(out);
+            releaseSessionsEvery(++segmentsRun);
         }
         return new Result(Map.of(), nll, batch.tokens(), state);
     }
@@ -125,6 +128,7 @@ public final class SegmentGradients {
             if (upstream != null) {
                 upstream.values().forEach(SegmentGradients::release);
             }
+            releaseSessionsEvery(++segmentsRun);
             if (k > 0) {
                 upstream = new HashMap<>();
                 for (int i = 0; i < nl; i++) {
@@ -200,6 +204,12 @@ public final class SegmentGradients {
                 a.addi(g);
                 release(g);
             }
+        }
+    }
+
+    private void releaseSessionsEvery(long n) {
+        if (n % InfiniModel.RELEASE_EVERY_SEGMENTS == 0) {
+            model.releaseSessions();
         }
     }
 
