@@ -479,7 +479,14 @@ public final class DecoderGraph {
                 memory[2 * i] = memoryM(i);
                 memory[2 * i + 1] = memoryZ(i);
             }
-            sd.createGradFunction(memory);
+            // M2.1 prints a line per differentiated op to System.out; keep stdout for the tools' own output.
+            java.io.PrintStream stdout = System.out;
+            System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+            try {
+                sd.createGradFunction(memory);
+            } finally {
+                System.setOut(stdout);
+            }
             gradFn = sd.getFunction("grad");
             gradFn.setEnableCache(true);
         }

@@ -27,13 +27,13 @@ final class TrainCommand implements Callable<Integer> {
     String corpus;
     @Option(names = "--tokenizer", paramLabel = "byte|FILE", description = "Tokenizer (default: tokenizer.json next to --init, else byte).")
     String tokenizer;
-    @Option(names = "--seq-len", paramLabel = "N", description = "Tokens per sequence (default: 1024).")
+    @Option(names = "--seq-len", paramLabel = "N", description = "Tokens per sequence (default: 512).")
     Integer seqLen;
     @Option(names = "--segment", paramLabel = "N", description = "Segment length (default: 256).")
     Integer segment;
     @Option(names = "--batch", paramLabel = "N", description = "Sequences per batch (default: 4).")
     Integer batch;
-    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps (default: 150).")
+    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps (default: 100).")
     Integer steps;
     @Option(names = "--accumulation", paramLabel = "N", description = "Batches per optimizer step (default: 1).")
     Integer accumulation;
@@ -43,7 +43,7 @@ final class TrainCommand implements Callable<Integer> {
     String memoryUpdate;
     @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: 2e-3).")
     Double lr;
-    @Option(names = "--warmup", paramLabel = "N", description = "Warmup steps (default: 15).")
+    @Option(names = "--warmup", paramLabel = "N", description = "Warmup steps (default: 10).")
     Integer warmup;
     @Option(names = "--weight-decay", paramLabel = "W", description = "Decoupled weight decay, not on norms and gates (default: 0.1).")
     Double weightDecay;
@@ -55,11 +55,11 @@ final class TrainCommand implements Callable<Integer> {
     Double clip;
     @Option(names = "--seed", paramLabel = "S", description = "Seed of weights and data order (default: 42).")
     Long seed;
-    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps (default: 50).")
+    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps (default: 25).")
     Integer evalEvery;
     @Option(names = "--val-batches", paramLabel = "N", description = "Validation batches per evaluation, 0 for all (default: 4).")
     Integer valBatches;
-    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, and at the end (default: 50).")
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, and at the end (default: 25).")
     Integer checkpointEvery;
     @Option(names = "--sample-tokens", paramLabel = "N", description = "Tokens of the sample generated at the end (default: 200).")
     Integer sampleTokens;

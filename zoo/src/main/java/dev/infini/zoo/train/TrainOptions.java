@@ -24,13 +24,13 @@ public final class TrainOptions {
     public String corpus = "moby-dick";
     /** Tokenizer: "byte", or a tokenizer.json path; default: the model's (tokenizer.json next to --init) or byte. */
     public String tokenizer;
-    public int seqLen = 1024;
+    public int seqLen = 512;
     public int segment = 256;
     public int batch = 4;
-    public int steps = 150;
+    public int steps = 100;
     public int accumulation = 1;
     public double lr = 2e-3;
-    public int warmup = 15;
+    public int warmup = 10;
     public double minLrRatio = 0.1;
     public double weightDecay = 0.1;
     public double gateLrMultiplier = 10.0;
@@ -43,8 +43,8 @@ public final class TrainOptions {
     public double valFraction = 0.1;
     /** Validation batches evaluated at each evaluation (0: all). */
     public int valBatches = 4;
-    public int evalEvery = 50;
-    public int checkpointEvery = 50;
+    public int evalEvery = 25;
+    public int checkpointEvery = 25;
     public int maxBadSteps = 10;
     public int sampleTokens = 200;
     public String samplePrompt;
