@@ -152,4 +152,37 @@ class TrainerTest {
         double g = tuned.weights().get(dev.infini.samediff.TensorNames.gate(0)).getDouble(0);
         assertTrue(g != -2.0 && Math.abs(g + 2.0) < 1.0, "gate trained from its init -2: " + g);
     }
+
+    @Test
+    @DisplayName("--engine graph --workers 2 trains the DL4J ComputationGraph form with ParallelWrapper")
+    void graphEngineWithTwoWorkers() throws IOException {
+        Path out = tmp.resolve("graph");
+        TrainOptions o = small(out, 6);
+        o.engine = "graph";
+        o.workers = 2;
+        o.lr = 1e-2;
+        Trainer.Summary s = new Trainer(o, null).run();
+        assertTrue(s.steps() > 0);
+        assertTrue(Double.isFinite(s.valLoss()) && s.valLoss() < Math.log(260), "val loss " + s.valLoss());
+        InfiniModel m = HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR));
+        assertEquals(32, m.config().hiddenSize());
+        TrainOptions bad = small(tmp.resolve("bad"), 2);
+        bad.workers = 2;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(bad, null).run());
+        assertTrue(e.getMessage().contains("need --engine graph"), e.getMessage());
+    }
+
+    @Test
+    @DisplayName("--corpus passkey trains on passkey prompts; validation counts only the answer")
+    void passkeyTask() throws IOException {
+        Path out = tmp.resolve("passkey");
+        TrainOptions o = small(out, 2);
+        o.corpus = "passkey";
+        o.seqLen = 320;
+        o.segment = 64;
+        Trainer.Summary s = new Trainer(o, null).run();
+        assertEquals(2, s.steps());
+        assertTrue(Double.isFinite(s.valLoss()));
+        assertTrue(Files.readString(out.resolve("sample.txt")).contains("What is the pass key?"));
+    }
 }
