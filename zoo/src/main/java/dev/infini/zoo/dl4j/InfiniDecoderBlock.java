@@ -86,15 +86,8 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
     }
 
     @Override
-    public org.deeplearning4j.nn.api.Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> listeners,
-                                                       int index, INDArray view, boolean init, DataType dtype) {
-        Impl l = new Impl(conf, dtype);
-        l.setListeners(listeners);
-        l.setIndex(index);
-        initializer().init(conf, view, init);
-        l.setParamsViewArray(view);
-        l.setConf(conf);
-        return l;
+    InfiniLayerImpl<?> newImpl(NeuralNetConfiguration conf, DataType dtype) {
+        return new Impl(conf, dtype);
     }
 
     public int getLayerIndex() { return layerIndex; }

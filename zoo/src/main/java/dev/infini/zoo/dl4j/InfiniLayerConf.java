@@ -60,6 +60,24 @@ public abstract class InfiniLayerConf extends Layer {
     /** Parameter key to Hugging Face tensor (name, kind, shape), in the order of the flat parameter view. */
     public abstract LinkedHashMap<String, TensorNames.Spec> params();
 
+    /** The runtime layer of this configuration. */
+    abstract InfiniLayerImpl<?> newImpl(org.deeplearning4j.nn.conf.NeuralNetConfiguration conf,
+                                        org.nd4j.linalg.api.buffer.DataType dtype);
+
+    @Override
+    public org.deeplearning4j.nn.api.Layer instantiate(org.deeplearning4j.nn.conf.NeuralNetConfiguration conf,
+                                                       java.util.Collection<org.deeplearning4j.optimize.api.TrainingListener> listeners,
+                                                       int index, org.nd4j.linalg.api.ndarray.INDArray view, boolean init,
+                                                       org.nd4j.linalg.api.buffer.DataType dtype) {
+        InfiniLayerImpl<?> l = newImpl(conf, dtype);
+        l.setListeners(listeners);
+        l.setIndex(index);
+        initializer().init(conf, view, init);
+        l.setParamsViewArray(view);
+        l.setConf(conf);
+        return l;
+    }
+
     /** The Hugging Face tensor of one parameter key. */
     public TensorNames.Spec spec(String key) {
         TensorNames.Spec s = params().get(key);
