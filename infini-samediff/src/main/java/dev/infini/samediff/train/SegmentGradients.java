@@ -4,7 +4,6 @@ import dev.infini.samediff.DecoderGraph;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
 import dev.infini.samediff.SegmentRunner;
-import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -218,10 +217,5 @@ public final class SegmentGradients {
         if (a != null && a.closeable()) {
             a.close();
         }
-    }
-
-    /** The graph that a segment of this length runs in (for tools that inspect it). */
-    public SameDiff graph(int batch, int length) {
-        return model.graph(batch, length, true).sameDiff();
     }
 }
