@@ -398,8 +398,7 @@ public final class DecoderGraph {
                 }
             }
         }
-        INDArray one = Nd4j.create(block, new long[] {1, 1, (long) g * s, s}).castTo(dtype);
-        return one.repeat(0, b).repeat(1, nkv).reshape(b, nkv, (long) g * s, s).dup();
+        return perBatchAndKvHead(block, b, nkv, g, s, dtype);
     }
 
     /** {@code [B, Hkv, g*S, S]}: 0 where a query row meets its own key, 1 elsewhere. */
@@ -411,6 +410,11 @@ public final class DecoderGraph {
                 block[(j * s + r) * s + r] = 0f;
             }
         }
+        return perBatchAndKvHead(block, b, nkv, g, s, dtype);
+    }
+
+    /** One {@code [g*S, S]} block repeated to {@code [B, Hkv, g*S, S]}. */
+    private static INDArray perBatchAndKvHead(float[] block, int b, int nkv, int g, int s, DataType dtype) {
         INDArray one = Nd4j.create(block, new long[] {1, 1, (long) g * s, s}).castTo(dtype);
         return one.repeat(0, b).repeat(1, nkv).reshape(b, nkv, (long) g * s, s).dup();
     }

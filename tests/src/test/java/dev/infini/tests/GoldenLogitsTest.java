@@ -3,6 +3,7 @@ package dev.infini.tests;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.TensorNames;
+import dev.infini.samediff.TestModels;
 import dev.infini.zoo.cli.InfiniCli;
 import dev.infini.zoo.hf.HfCheckpoint;
 import dev.infini.zoo.io.Npy;
@@ -41,7 +42,7 @@ class GoldenLogitsTest {
         assertEquals("<f4", actual.descr());
         INDArray expected = Npy.toINDArray(Npy.read(dir.resolve("logits.npy")));
         assertArrayEquals(expected.shape(), actual.shape());
-        double err = relError(Npy.toINDArray(actual), expected);
+        double err = TestModels.relError(Npy.toINDArray(actual), expected);
         System.out.printf("golden %-28s relative error %.3e%n", name, err);
         assertTrue(err <= TOLERANCE, name + ": relative error " + err);
     }
@@ -58,16 +59,11 @@ class GoldenLogitsTest {
         INDArray logits = new SegmentRunner(m).run(Nd4j.createFromArray(ids).reshape(1, ids.length)).logits()
                 .reshape(ids.length, m.config().vocabSize());
         INDArray expected = Npy.toINDArray(Npy.read(dir.resolve("logits_memory_off.npy")));
-        double err = relError(logits, expected);
+        double err = TestModels.relError(logits, expected);
         System.out.printf("golden memory-off relative error %.3e%n", err);
         assertTrue(err <= TOLERANCE, "relative error " + err);
         // and the memory really mattered in the gated case
         INDArray gated = Npy.toINDArray(Npy.read(dir.resolve("logits.npy")));
-        assertTrue(relError(gated, expected) > 1e-2);
-    }
-
-    static double relError(INDArray actual, INDArray expected) {
-        INDArray a = actual.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
-        return a.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+        assertTrue(TestModels.relError(gated, expected) > 1e-2);
     }
 }
