@@ -102,4 +102,33 @@ class PasskeyTaskTest {
         it.setCursor(4);
         assertEquals(1, it.next().getFeatures().size(0));
     }
+
+    @Test
+    @DisplayName("a prompt weight puts that weight on every real prompt label, 1 on the answer, 0 on padding")
+    void promptWeight() {
+        PasskeyTask task = new PasskeyTask(new ByteTokenizer());
+        PasskeyIterator it = new PasskeyIterator(task, 400, 2, 2, 0.0, 1.0, 7L, 0.25);
+        float[] lm = it.next().getLabelsMaskArray().getRow(0).toFloatVector();
+        PasskeySample s = it.sample(0);
+        int prompt = s.promptIds().length, n = s.trainingIds().length;
+        for (int t = 0; t < lm.length; t++) {
+            float expected = t + 1 >= n ? 0f : t + 1 >= prompt ? 1f : 0.25f;
+            assertEquals(expected, lm[t], "label weight at " + t);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new PasskeyIterator(task, 400, 2, 2, 0.0, 1.0, 7L, 1.5));
+        assertTrue(e.getMessage().contains("prompt weight") && e.getMessage().contains("1.5"), e.getMessage());
+    }
+
+    @Test
+    @DisplayName("digits right in place: compared position by position after leading spaces")
+    void digitsCorrect() {
+        PasskeySample s = new PasskeyTask(new ByteTokenizer()).sample(400, 0.5, "71432");
+        assertEquals(5, s.digitsCorrect(" 71432."));
+        assertEquals(2, s.digitsCorrect(" 71999"));
+        assertEquals(3, s.digitsCorrect(" 71992"));
+        assertEquals(1, s.digitsCorrect("  7"));
+        assertEquals(0, s.digitsCorrect("abc"));
+        assertEquals(4, s.digitsCorrect("01432"));
+    }
 }

@@ -13,8 +13,9 @@ import java.util.Random;
 /**
  * Passkey examples for training or evaluation, in the layout of
  * {@link dev.infini.datasets.pipeline.TokenBlockIterator}: features = prompt + answer ids {@code [batch, seq_len]}
- * (INT32), labels = next-token ids, features mask 1 on real tokens, labels mask 1 only where the next token is an
- * answer token (or on every real position, {@code answerOnly = false}). {@code seq_len} = prompt length + the
+ * (INT32), labels = next-token ids, features mask 1 on real tokens, labels mask 1 where the next token is an
+ * answer token and {@code promptWeight} where it is a prompt token (0: the loss is the retrieval loss alone; 1:
+ * every token counts the same). {@code seq_len} = prompt length + the
  * longest answer; shorter answers are padded. Sample {@code i} is drawn from {@code (seed, i)}: its key, and its
  * depth (uniform in [minDepth, maxDepth]).
  */
@@ -28,18 +29,27 @@ public final class PasskeyIterator implements DataSetIterator {
     private final double minDepth;
     private final double maxDepth;
     private final long seed;
-    private final boolean answerOnly;
+    private final double promptWeight;
     private final int seqLen;
     private int cursor;
     private DataSetPreProcessor preProcessor;
 
     public PasskeyIterator(PasskeyTask task, int promptLength, int numSamples, int batchSize, double minDepth, double maxDepth,
                            long seed, boolean answerOnly) {
+        this(task, promptLength, numSamples, batchSize, minDepth, maxDepth, seed, answerOnly ? 0.0 : 1.0);
+    }
+
+    /** @param promptWeight label-mask weight of prompt tokens, in [0, 1]; answer tokens weigh 1 */
+    public PasskeyIterator(PasskeyTask task, int promptLength, int numSamples, int batchSize, double minDepth, double maxDepth,
+                           long seed, double promptWeight) {
         if (numSamples < 1 || batchSize < 1) {
             throw new IllegalArgumentException("numSamples and batchSize must be positive, got " + numSamples + ", " + batchSize);
         }
         if (!(0 <= minDepth && minDepth <= maxDepth && maxDepth <= 1)) {
             throw new IllegalArgumentException("depths must satisfy 0 <= min <= max <= 1, got " + minDepth + ", " + maxDepth);
+        }
+        if (!(promptWeight >= 0 && promptWeight <= 1)) {
+            throw new IllegalArgumentException("the prompt weight must be in [0, 1], got " + promptWeight);
         }
         if (promptLength < task.minLength()) {
             throw new IllegalArgumentException("prompt length " + promptLength + " is below the minimum " + task.minLength());
@@ -51,7 +61,7 @@ public final class PasskeyIterator implements DataSetIterator {
         this.minDepth = minDepth;
         this.maxDepth = maxDepth;
         this.seed = seed;
-        this.answerOnly = answerOnly;
+        this.promptWeight = promptWeight;
         this.seqLen = promptLength + task.maxAnswerLength();
     }
 
@@ -110,8 +120,8 @@ public final class PasskeyIterator implements DataSetIterator {
                 feat[o + t] = real ? ids[t] : pad;
                 fm[o + t] = real ? 1f : 0f;
                 lab[o + t] = hasLabel ? ids[t + 1] : pad;
-                boolean counted = hasLabel && (!answerOnly || t + 1 >= s.promptIds().length);
-                lm[o + t] = counted ? 1f : 0f;
+                boolean answer = t + 1 >= s.promptIds().length;
+                lm[o + t] = !hasLabel ? 0f : answer ? 1f : (float) promptWeight;
             }
         }
         long[] shape = {b, seqLen};

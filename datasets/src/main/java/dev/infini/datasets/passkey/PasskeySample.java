@@ -31,6 +31,21 @@ public record PasskeySample(int[] promptIds, int[] answerIds, String passkey, do
         return m.find() && m.group().equals(passkey);
     }
 
+    /**
+     * Key digits a continuation gets right in place (0-5): its first five digit characters, after any leading
+     * spaces, compared position by position with the key.
+     */
+    public int digitsCorrect(String generated) {
+        String g = generated.stripLeading();
+        int right = 0;
+        for (int i = 0; i < passkey.length() && i < g.length(); i++) {
+            if (g.charAt(i) == passkey.charAt(i)) {
+                right++;
+            }
+        }
+        return right;
+    }
+
     public int length() {
         return promptIds.length;
     }

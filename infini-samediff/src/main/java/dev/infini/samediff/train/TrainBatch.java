@@ -37,7 +37,12 @@ public record TrainBatch(INDArray inputIds, INDArray labels, INDArray lossMask, 
     public int batchSize() { return (int) inputIds.size(0); }
     public int length() { return (int) inputIds.size(1); }
 
-    /** Number of label positions that count. */
+    /** Real (non-padding) input tokens: what throughput is counted in. */
+    public double inputTokens() {
+        return attentionMask == null ? (double) batchSize() * length() : attentionMask.sumNumber().doubleValue();
+    }
+
+    /** Sum of the loss weights (the number of label positions that count when weights are 0/1). */
     public double tokens() {
         return lossMask.sumNumber().doubleValue();
     }

@@ -28,7 +28,7 @@ final class PasskeyCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--lengths", paramLabel = "L,...", defaultValue = "1k,4k,16k,64k",
-            description = "Prompt lengths in tokens, e.g. 1k,4k,16k,64k,1m or 3000 (default: ${DEFAULT-VALUE}).")
+            description = "Sequence lengths in tokens, prompt and answer together as train's --seq-len, e.g. 1k,4k,16k,64k,1m or 3000 (default: ${DEFAULT-VALUE}).")
     String lengths;
 
     @Option(names = "--depths", paramLabel = "D,...", defaultValue = "0,0.25,0.5,0.75,1",
@@ -77,7 +77,7 @@ final class PasskeyCommand implements Callable<Integer> {
         for (double d : deps) {
             head.append(String.format(" %7s", String.format("%.2f", d)));
         }
-        o.println("passkey retrieval accuracy (%), rows: prompt length, columns: depth of the key; " + trials + " trial(s) each");
+        o.println("passkey retrieval accuracy (%), rows: sequence length, columns: depth of the key; " + trials + " trial(s) each");
         o.println(head);
         for (int i = 0; i < lens.length; i++) {
             StringBuilder row = new StringBuilder(String.format("%-8s", PasskeyEval.lengthLabel(lens[i])));
@@ -86,7 +86,15 @@ final class PasskeyCommand implements Callable<Integer> {
             }
             o.println(row);
         }
-        o.printf("mean accuracy %.1f%% over %d trials in %.1f s%n", 100 * r.meanAccuracy(), total, secs);
+        double digitSum = 0;
+        for (int i = 0; i < lens.length; i++) {
+            for (int j = 0; j < deps.length; j++) {
+                digitSum += r.digitAccuracy(i, j);
+            }
+        }
+        double meanDigits = digitSum / (lens.length * deps.length);
+        o.printf("mean accuracy %.1f%% (key digits right in place: %.1f%%, chance 10%%) over %d trials in %.1f s%n",
+                100 * r.meanAccuracy(), 100 * meanDigits, total, secs);
         Heatmap.write(r, "Passkey retrieval: " + model.toAbsolutePath().normalize().getFileName(), out);
         o.println("heatmap written to " + out);
 
@@ -109,6 +117,14 @@ final class PasskeyCommand implements Callable<Integer> {
             }
         }
         json.put("mean_accuracy", r.meanAccuracy());
+        ArrayNode dig = json.putArray("digit_accuracy");
+        for (int i = 0; i < lens.length; i++) {
+            ArrayNode row = dig.addArray();
+            for (int j = 0; j < deps.length; j++) {
+                row.add(r.digitAccuracy(i, j));
+            }
+        }
+        json.put("mean_digit_accuracy", meanDigits);
         json.put("png", out.toString());
         o.println(json);
         o.flush();

@@ -49,6 +49,8 @@ final class TrainCommand implements Callable<Integer> {
     Double weightDecay;
     @Option(names = "--gate-lr-multiplier", paramLabel = "X", description = "Gates learn at lr times this (default: 10).")
     Double gateLrMultiplier;
+    @Option(names = "--prompt-weight", paramLabel = "W", description = "With --corpus passkey: loss weight of prompt tokens, answer tokens weigh 1; 0 trains retrieval alone (default: 1).")
+    Double promptWeight;
     @Option(names = "--gate-init", paramLabel = "G", description = "Initial gate of fresh models and of checkpoints without gates (default: 0).")
     Double gateInit;
     @Option(names = "--clip", paramLabel = "NORM", description = "Gradient clipping by global norm, 0 for none (default: 1).")
@@ -105,6 +107,7 @@ final class TrainCommand implements Callable<Integer> {
         if (weightDecay != null) o.weightDecay = weightDecay;
         if (gateLrMultiplier != null) o.gateLrMultiplier = gateLrMultiplier;
         if (gateInit != null) o.gateInit = gateInit;
+        if (promptWeight != null) o.promptWeight = promptWeight;
         if (clip != null) o.clip = clip;
         if (seed != null) o.seed = seed;
         if (evalEvery != null) o.evalEvery = evalEvery;

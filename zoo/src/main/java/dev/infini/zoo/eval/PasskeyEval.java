@@ -24,10 +24,18 @@ public final class PasskeyEval {
         void trialDone(int length, double depth, int trial, PasskeySample sample, String answer, boolean correct);
     }
 
-    /** {@code correct[i][j]}: trials answered right at length i and depth j. */
-    public record Result(int[] lengths, double[] depths, int trials, int[][] correct) {
+    /**
+     * {@code correct[i][j]}: trials answered right at length i and depth j; {@code digits[i][j]}: key digits
+     * answered right in place, over those trials (out of 5 per trial).
+     */
+    public record Result(int[] lengths, double[] depths, int trials, int[][] correct, int[][] digits) {
         public double accuracy(int i, int j) {
             return (double) correct[i][j] / trials;
+        }
+
+        /** Fraction of key digits right in place at length i and depth j. */
+        public double digitAccuracy(int i, int j) {
+            return digits[i][j] / (5.0 * trials);
         }
 
         public double meanAccuracy() {
@@ -46,36 +54,44 @@ public final class PasskeyEval {
         return seed * 1_000_003L + length * 7919L + depthIndex * 104_729L + trial;
     }
 
+    /**
+     * @param lengths sequence lengths in tokens, prompt and answer together, as {@code --seq-len} in passkey training:
+     *                a length of 1024 is a prompt of {@code 1024 - maxAnswerLength} tokens, so that the answer ends
+     *                where a training sequence does (with a segment size dividing the length, in the prompt's last
+     *                segment rather than at the start of a new one)
+     */
     public static Result run(InfiniModel model, Tokenizer tokenizer, int[] lengths, double[] depths, int trials, long seed,
                              Listener listener) {
         PasskeyTask task = new PasskeyTask(tokenizer);
+        int answerTokens = task.maxAnswerLength();
         for (int len : lengths) {
-            if (len < task.minLength()) {
-                throw new IllegalArgumentException("a passkey prompt of " + len + " tokens is too short: with this "
-                        + "tokenizer it needs at least " + task.minLength() + " tokens");
+            if (len - answerTokens < task.minLength()) {
+                throw new IllegalArgumentException("a passkey sequence of " + len + " tokens is too short: with this "
+                        + "tokenizer it needs at least " + (task.minLength() + answerTokens) + " tokens");
             }
         }
-        int answerLen = task.maxAnswerLength() + 1;
         StreamingDecoder dec = new StreamingDecoder(model);
         int[][] correct = new int[lengths.length][depths.length];
+        int[][] digits = new int[lengths.length][depths.length];
         for (int i = 0; i < lengths.length; i++) {
             for (int j = 0; j < depths.length; j++) {
                 for (int t = 0; t < trials; t++) {
-                    PasskeySample s = task.sample(lengths[i], depths[j], trialSeed(seed, lengths[i], j, t));
+                    PasskeySample s = task.sample(lengths[i] - answerTokens, depths[j], trialSeed(seed, lengths[i], j, t));
                     dec.reset();
-                    int[] out = dec.generate(s.promptIds(), answerLen, Sampler.greedy(), tokenizer.eosId(), null);
+                    int[] out = dec.generate(s.promptIds(), answerTokens + 1, Sampler.greedy(), tokenizer.eosId(), null);
                     String answer = tokenizer.decode(out);
                     boolean ok = s.isCorrect(answer);
                     if (ok) {
                         correct[i][j]++;
                     }
+                    digits[i][j] += s.digitsCorrect(answer);
                     if (listener != null) {
                         listener.trialDone(lengths[i], depths[j], t, s, answer, ok);
                     }
                 }
             }
         }
-        return new Result(lengths.clone(), depths.clone(), trials, correct);
+        return new Result(lengths.clone(), depths.clone(), trials, correct, digits);
     }
 
     /** Parses lengths like {@code 1k,4k,16k,64k,1m,3000} (k = 1024, m = 1024^2). */

@@ -40,6 +40,8 @@ public final class TrainOptions {
     public MemoryGradient memoryGradient = MemoryGradient.FULL;
     public MemoryUpdate memoryUpdate;
     public long seed = 42;
+    /** Passkey corpus: loss weight of prompt tokens (answer tokens weigh 1); 0 trains on retrieval alone. */
+    public double promptWeight = 1.0;
     public double valFraction = 0.1;
     /** Validation batches evaluated at each evaluation (0: all). */
     public int valBatches = 4;

@@ -157,9 +157,10 @@ public final class Trainer {
                 long t0 = System.nanoTime();
                 OptimizerStep.Stats st = stepper.step(micro, lr);
                 double dt = (System.nanoTime() - t0) / 1e9;
+                double stepTokens = micro.stream().mapToDouble(TrainBatch::inputTokens).sum();
                 state.step++;
                 trainSeconds += dt;
-                tokens += st.tokens();
+                tokens += stepTokens;
                 if (st.skipped()) {
                     state.badStepsInARow++;
                     log.warn("step {}: non-finite loss/gradient ({} in a row), skipped", state.step, state.badStepsInARow);
@@ -173,8 +174,8 @@ public final class Trainer {
                     state.trainLoss.add(new double[] {state.step, st.loss()});
                 }
                 ObjectNode line = JSON.createObjectNode().put("step", state.step).put("loss", st.loss())
-                        .put("grad_norm", st.gradNorm()).put("lr", lr).put("tokens", st.tokens())
-                        .put("tokens_per_s", st.tokens() / dt).put("seconds", dt).put("skipped", st.skipped());
+                        .put("grad_norm", st.gradNorm()).put("lr", lr).put("tokens", stepTokens)
+                        .put("tokens_per_s", stepTokens / dt).put("seconds", dt).put("skipped", st.skipped());
                 if (o.evalEvery > 0 && state.step % o.evalEvery == 0 && state.step < o.steps) {
                     double vl = validationLoss(evaluator, valSet);
                     state.valLoss.add(new double[] {state.step, vl});
@@ -407,14 +408,15 @@ public final class Trainer {
 
     /**
      * The passkey task ({@code --corpus passkey}): prompts of seq_len tokens (filler, a 5-digit key at a random
-     * depth, the question) followed by the answer; every token counts in training, only the answer in
-     * validation (so the validation loss is the retrieval loss).
+     * depth, the question) followed by the answer; in training, prompt tokens count with weight
+     * {@code --prompt-weight} and answer tokens with 1; in validation only the answer counts (so the validation
+     * loss is the retrieval loss).
      */
     private Data passkeyData(Tokenizer tok) {
         dev.infini.datasets.passkey.PasskeyTask task = new dev.infini.datasets.passkey.PasskeyTask(tok);
         int prompt = o.seqLen - task.maxAnswerLength();
         dev.infini.datasets.passkey.PasskeyIterator train = new dev.infini.datasets.passkey.PasskeyIterator(task, prompt,
-                o.steps * o.batch * o.accumulation, o.batch, 0.0, 1.0, o.seed, false);
+                o.steps * o.batch * o.accumulation, o.batch, 0.0, 1.0, o.seed, o.promptWeight);
         dev.infini.datasets.passkey.PasskeyIterator val = new dev.infini.datasets.passkey.PasskeyIterator(task, prompt,
                 o.batch * Math.max(1, o.valBatches), o.batch, 0.0, 1.0, o.seed + 1_000_003L, true);
         List<TrainBatch> valSet = new ArrayList<>();

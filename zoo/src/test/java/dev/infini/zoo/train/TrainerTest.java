@@ -180,9 +180,13 @@ class TrainerTest {
         o.corpus = "passkey";
         o.seqLen = 320;
         o.segment = 64;
+        o.promptWeight = 0.1;
         Trainer.Summary s = new Trainer(o, null).run();
         assertEquals(2, s.steps());
         assertTrue(Double.isFinite(s.valLoss()));
         assertTrue(Files.readString(out.resolve("sample.txt")).contains("What is the pass key?"));
+        // Throughput counts every input token, not the loss weights.
+        String first = Files.readAllLines(out.resolve("metrics.jsonl")).get(0);
+        assertEquals((double) o.batch * o.seqLen, new ObjectMapper().readTree(first).path("tokens").asDouble(), first);
     }
 }
