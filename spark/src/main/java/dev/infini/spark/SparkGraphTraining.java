@@ -87,7 +87,8 @@ public final class SparkGraphTraining implements GraphTraining.SparkBackend {
             }
             net.setParams(sparkNet.getNetwork().params());
             tm.deleteTempFiles(sc);
-            return new GraphTraining.Result(losses, "graph+spark-" + o.sparkMode().name().toLowerCase());
+            return new GraphTraining.Result(losses, "graph+spark-" + o.sparkMode().name().toLowerCase(),
+                    (long) batches.size() * rounds);
         } finally {
             sc.stop();
             graphConf.setTrainingWorkspaceMode(training);

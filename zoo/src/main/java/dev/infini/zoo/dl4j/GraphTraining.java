@@ -82,8 +82,15 @@ public final class GraphTraining {
         public IntConsumer onStep() { return onStep; }
     }
 
-    /** Mean next-token loss after each step (one entry per minibatch; per Spark round with Spark). */
-    public record Result(List<Double> losses, String engine) {
+    /**
+     * Mean next-token loss after each step (one entry per minibatch; per Spark round with Spark) and the number of
+     * minibatches trained on (all workers together).
+     */
+    public record Result(List<Double> losses, String engine, long minibatches) {
+        /** One loss per minibatch. */
+        public Result(List<Double> losses, String engine) {
+            this(losses, engine, losses.size());
+        }
     }
 
     /** Implemented by {@code infini-spark}; registered in {@code META-INF/services}. */

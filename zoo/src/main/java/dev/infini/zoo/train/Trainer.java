@@ -249,7 +249,7 @@ public final class Trainer {
                 Math.log(unigram), String.format("unigram baseline (ppl %.1f)", unigram));
         String sample = sample(trained, tok, data.samplePrompt());
         Files.writeString(runDir.resolve("sample.txt"), sample + "\n");
-        double tokens = (double) r.losses().size() * o.batch * o.seqLen;
+        double tokens = (double) r.minibatches() * o.batch * o.seqLen;
         return new Summary(state.step, tokens / seconds, recentMean(state.trainLoss, 10), vl, Math.exp(vl), unigram,
                 seconds, trained.config().parameterCount(), r.engine(), sample, runDir, state.trainLoss);
     }
