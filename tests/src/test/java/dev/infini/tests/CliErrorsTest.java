@@ -124,4 +124,13 @@ class CliErrorsTest {
         int code = InfiniCli.execute("logits", "--model", dir.toString(), "--tokens", tokens(), "--out", tmp.resolve("o.npy").toString());
         assertOneLineError(code, 1, "num_hidden_layers");
     }
+
+    @Test
+    @DisplayName("a bad --spark-mode is named before any training")
+    void badSparkMode() {
+        int code = InfiniCli.execute("train", "--engine", "graph", "--spark", "local[2]", "--spark-mode", "ring",
+                "--out", tmp.resolve("run").toString());
+        assertOneLineError(code, 1, "--spark-mode must be averaging or shared", "ring");
+        assertFalse(Files.exists(tmp.resolve("run")), "nothing written");
+    }
 }

@@ -75,6 +75,8 @@ final class TrainCommand implements Callable<Integer> {
     Integer workers;
     @Option(names = "--spark", paramLabel = "MASTER", description = "Train the graph form with a Spark TrainingMaster (local[2], spark://host:7077, yarn).")
     String spark;
+    @Option(names = "--spark-mode", paramLabel = "averaging|shared", description = "Spark TrainingMaster with --spark: averaging (ParameterAveragingTrainingMaster, default) or shared (SharedTrainingMaster: threshold-encoded gradient sharing).")
+    String sparkMode;
     @Option(names = "--hidden", paramLabel = "N", description = "Override the preset's hidden size.")
     Integer hidden;
     @Option(names = "--layers", paramLabel = "N", description = "Override the preset's layer count.")
@@ -90,6 +92,17 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        TrainOptions o = options();
+        Progress bar = new Progress("train", o.steps);
+        Trainer.Summary s = new Trainer(o, resume).onProgress(bar::line).run();
+        bar.finish();
+        System.out.println("sample: " + s.sample().replace("\n", " "));
+        System.out.println(s.toJson());
+        return 0;
+    }
+
+    /** The run's options: the defaults (or, with {@code --resume}, the checkpoint's) overridden by the flags given. */
+    TrainOptions options() throws java.io.IOException {
         TrainOptions o = resume != null ? Trainer.optionsOf(resume) : d;
         if (preset != null) o.preset = preset;
         if (init != null) o.init = init;
@@ -119,6 +132,7 @@ final class TrainCommand implements Callable<Integer> {
         if (engine != null) o.engine = engine;
         if (workers != null) o.workers = workers;
         if (spark != null) o.spark = spark;
+        if (sparkMode != null) o.sparkMode = sparkMode;
         if (hidden != null) o.hidden = hidden;
         if (layers != null) o.layers = layers;
         if (heads != null) o.heads = heads;
@@ -128,11 +142,6 @@ final class TrainCommand implements Callable<Integer> {
         if (resume != null && out == null) {
             o.out = resume.toString();
         }
-        Progress bar = new Progress("train", o.steps);
-        Trainer.Summary s = new Trainer(o, resume).onProgress(bar::line).run();
-        bar.finish();
-        System.out.println("sample: " + s.sample().replace("\n", " "));
-        System.out.println(s.toJson());
-        return 0;
+        return o;
     }
 }

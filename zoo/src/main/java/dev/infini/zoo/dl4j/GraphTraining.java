@@ -29,7 +29,22 @@ public final class GraphTraining {
     }
 
     /** How Spark distributes training (DL4J's two TrainingMasters). */
-    public enum SparkMode { SHARED, AVERAGING }
+    public enum SparkMode {
+        /** SharedTrainingMaster: threshold-encoded gradient sharing between workers (over Aeron). */
+        SHARED,
+        /** ParameterAveragingTrainingMaster: workers fit independently, parameters averaged on the driver. */
+        AVERAGING;
+
+        /** {@code shared} or {@code averaging} (any case), as {@code train --spark-mode} takes it. */
+        public static SparkMode parse(String s) {
+            for (SparkMode m : values()) {
+                if (m.name().equalsIgnoreCase(s == null ? "" : s.trim())) {
+                    return m;
+                }
+            }
+            throw new IllegalArgumentException("--spark-mode must be averaging or shared, got " + s);
+        }
+    }
 
     /** Training choices beside the model and the data. */
     public static final class Options {
@@ -67,8 +82,15 @@ public final class GraphTraining {
         public IntConsumer onStep() { return onStep; }
     }
 
-    /** Mean next-token loss after each step (one entry per minibatch; per Spark round with Spark). */
-    public record Result(List<Double> losses, String engine) {
+    /**
+     * Mean next-token loss after each step (one entry per minibatch; per Spark round with Spark) and the number of
+     * minibatches trained on (all workers together).
+     */
+    public record Result(List<Double> losses, String engine, long minibatches) {
+        /** One loss per minibatch. */
+        public Result(List<Double> losses, String engine) {
+            this(losses, engine, losses.size());
+        }
     }
 
     /** Implemented by {@code infini-spark}; registered in {@code META-INF/services}. */
@@ -104,6 +126,9 @@ public final class GraphTraining {
         };
         try (ParallelWrapper pw = new ParallelWrapper.Builder<>(net)
                 .workers(o.workers)
+                // ParallelWrapper sets its replicas' training workspace mode (ENABLED by default); keeping the
+                // graph's own mode keeps training and inference modes equal (see SparkGraphTraining.useWorkspaces).
+                .workspaceMode(net.getConfiguration().getTrainingWorkspaceMode())
                 .prefetchBuffer(2 * o.workers)
                 .averagingFrequency(o.averagingFrequency)
                 .reportScoreAfterAveraging(true)

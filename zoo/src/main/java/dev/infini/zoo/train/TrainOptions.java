@@ -57,4 +57,7 @@ public final class TrainOptions {
     public int workers = 1;
     /** Spark master (local[2], spark://host:7077, yarn) for the graph engine; null: no Spark. */
     public String spark;
+    /** Spark TrainingMaster with {@link #spark}: "averaging" (ParameterAveragingTrainingMaster) or "shared"
+     * (SharedTrainingMaster); null: averaging. */
+    public String sparkMode;
 }

@@ -228,7 +228,7 @@ public final class Trainer {
         long t0 = System.nanoTime();
         dev.infini.zoo.dl4j.GraphTraining.Result r = dev.infini.zoo.dl4j.GraphTraining.fit(net, data.train(),
                 new dev.infini.zoo.dl4j.GraphTraining.Options().workers(o.workers).sparkMaster(o.spark)
-                        .sparkMode(dev.infini.zoo.dl4j.GraphTraining.SparkMode.AVERAGING).steps(o.steps * o.accumulation)
+                        .sparkMode(sparkMode(o)).steps(o.steps * o.accumulation)
                         .onStep(i -> progress.accept(String.format("step %d/%d (%s)", i, o.steps * o.accumulation, o.engine))));
         double seconds = (System.nanoTime() - t0) / 1e9;
         InfiniModel trained = dev.infini.zoo.dl4j.InfiniGraph.toModel(net, DataType.FLOAT);
@@ -250,9 +250,15 @@ public final class Trainer {
                 Math.log(unigram), String.format("unigram baseline (ppl %.1f)", unigram));
         String sample = sample(trained, tok, data.samplePrompt());
         Files.writeString(runDir.resolve("sample.txt"), sample + "\n");
-        double tokens = (double) r.losses().size() * o.batch * o.seqLen;
+        double tokens = (double) r.minibatches() * o.batch * o.seqLen;
         return new Summary(state.step, tokens / seconds, recentMean(state.trainLoss, 10), vl, Math.exp(vl), unigram,
                 seconds, trained.config().parameterCount(), r.engine(), sample, runDir, state.trainLoss);
+    }
+
+    /** The Spark TrainingMaster of {@code --spark-mode} (default: parameter averaging). */
+    public static dev.infini.zoo.dl4j.GraphTraining.SparkMode sparkMode(TrainOptions o) {
+        return o.sparkMode == null ? dev.infini.zoo.dl4j.GraphTraining.SparkMode.AVERAGING
+                : dev.infini.zoo.dl4j.GraphTraining.SparkMode.parse(o.sparkMode);
     }
 
     private void validate() {
@@ -260,6 +266,8 @@ public final class Trainer {
         check(o.workers >= 1, "--workers must be at least 1, got " + o.workers);
         check(o.engine.equals("graph") || (o.workers == 1 && o.spark == null),
                 "--workers and --spark need --engine graph (the DL4J ComputationGraph form)");
+        check(o.sparkMode == null || o.spark != null, "--spark-mode needs --spark MASTER");
+        sparkMode(o);
         check(o.seqLen > 0, "--seq-len must be positive, got " + o.seqLen);
         check(o.segment > 0, "--segment must be positive, got " + o.segment);
         check(o.batch > 0, "--batch must be positive, got " + o.batch);
