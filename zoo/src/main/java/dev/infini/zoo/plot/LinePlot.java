@@ -16,10 +16,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * A line plot drawn with Java2D (headless): several named series of (x, y) points, optional dashed horizontal
- * reference lines, axes with round tick values, a legend. {@link #image()} gives a {@link BufferedImage}, which
- * Jupyter's Java kernels show inline when a cell ends with it; {@link #write} saves a PNG. Non-finite points
- * are skipped (the line breaks there).
+ * A line plot drawn with Java2D (headless): named series of (x, y) points, optional dashed horizontal reference
+ * lines, axes with round tick values, a legend when there are several series. {@link #image()} gives a
+ * {@link BufferedImage}, which Jupyter's Java kernels show inline when a cell ends with it; {@link #write} saves a
+ * PNG. Non-finite points are skipped (the line breaks there).
  *
  * <pre>{@code
  * new LinePlot("Memory norm", "segment", "||M||").series("layer 0", xs, ys).markers().image();
@@ -136,7 +136,7 @@ public final class LinePlot {
     public BufferedImage image() {
         System.setProperty("java.awt.headless", "true");
         double[] xr = range(true), yr = range(false);
-        double[] xTicks = ticks(xr[0], xr[1]), yTicks = ticks(yr[0], yr[1]);
+        double[] xTicks = ticks(xr[0], xr[1], wholeX()), yTicks = ticks(yr[0], yr[1], false);
         double x0 = xr[0], x1 = xr[1], y0 = yr[0], y1 = yr[1];
 
         BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
@@ -192,7 +192,6 @@ public final class LinePlot {
                 g.setColor(Color.GRAY);
                 g.setStroke(dashed);
                 g.drawLine(left, y, left + pw, y);
-                g.drawString(r.label(), left + 8, y - 4);
             }
             g.setClip(left, top, pw + 1, ph + 1);
             g.setStroke(new BasicStroke(1.8f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
@@ -216,6 +215,13 @@ public final class LinePlot {
                 }
             }
             g.setClip(null);
+            for (Reference r : references) {
+                int y = f.py(r.y());
+                g.setColor(new Color(255, 255, 255, 200));
+                g.fillRect(left + 6, y - 4 - fm.getAscent(), fm.stringWidth(r.label()) + 4, fm.getAscent());
+                g.setColor(Color.GRAY);
+                g.drawString(r.label(), left + 8, y - 4);
+            }
             legend(g, fm, f);
         } finally {
             g.dispose();
@@ -230,8 +236,8 @@ public final class LinePlot {
 
     /** The legend in whichever plot corner (top right first) covers the fewest data points. */
     private void legend(Graphics2D g, FontMetrics fm, Frame f) {
-        if (series.size() < 2 && (series.isEmpty() || series.get(0).name().isEmpty())) {
-            return;
+        if (series.size() < 2) {
+            return; // one series: the title and axis labels say what it is
         }
         int textWidth = 0;
         for (Series s : series) {
@@ -323,8 +329,20 @@ public final class LinePlot {
         return new double[] {Double.isNaN(yMin) ? lo : yMin, Double.isNaN(yMax) ? hi : yMax};
     }
 
-    /** About six round tick values (1, 2 or 5 times a power of ten apart) covering [lo, hi]. */
-    static double[] ticks(double lo, double hi) {
+    /** True when every x value is a whole number (then ticks are too: layer, head and step numbers). */
+    private boolean wholeX() {
+        for (Series s : series) {
+            for (double x : s.x()) {
+                if (Double.isFinite(x) && x != Math.rint(x)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** About six round tick values (1, 2 or 5 times a power of ten apart, at least 1 if {@code whole}) covering [lo, hi]. */
+    static double[] ticks(double lo, double hi, boolean whole) {
         double raw = (hi - lo) / 6;
         double mag = Math.pow(10, Math.floor(Math.log10(raw)));
         double step = mag;
@@ -333,6 +351,9 @@ public final class LinePlot {
                 step = m * mag;
                 break;
             }
+        }
+        if (whole) {
+            step = Math.max(1, step);
         }
         double first = Math.ceil(lo / step - 1e-9) * step;
         List<Double> out = new ArrayList<>();

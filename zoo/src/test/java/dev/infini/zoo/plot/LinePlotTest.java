@@ -67,11 +67,12 @@ class LinePlotTest {
     }
 
     @Test
-    @DisplayName("ticks are round numbers 1, 2 or 5 times a power of ten apart, covering the range")
+    @DisplayName("ticks are round numbers 1, 2 or 5 times a power of ten apart, covering the range; whole x, whole ticks")
     void roundTicks() {
-        assertArrayEquals(new double[] {0, 20, 40, 60, 80, 100}, LinePlot.ticks(0, 100), 1e-9);
-        assertArrayEquals(new double[] {2.4, 2.6, 2.8, 3.0}, LinePlot.ticks(2.31, 3.05), 1e-9);
-        assertArrayEquals(new double[] {-1, -0.5, 0, 0.5, 1}, LinePlot.ticks(-1, 1.2), 1e-9);
+        assertArrayEquals(new double[] {0, 20, 40, 60, 80, 100}, LinePlot.ticks(0, 100, false), 1e-9);
+        assertArrayEquals(new double[] {2.4, 2.6, 2.8, 3.0}, LinePlot.ticks(2.31, 3.05, false), 1e-9);
+        assertArrayEquals(new double[] {-1, -0.5, 0, 0.5, 1}, LinePlot.ticks(-1, 1.2, false), 1e-9);
+        assertArrayEquals(new double[] {0, 1, 2, 3}, LinePlot.ticks(0, 3, true), 1e-9, "whole numbers: no 0.5 steps");
         assertEquals("0.25", LinePlot.format(0.25, new double[] {0, 0.05}));
         assertEquals("1,000", LinePlot.format(1000, new double[] {0, 200}));
     }
