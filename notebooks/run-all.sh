@@ -24,7 +24,7 @@ fi
 if [ $# -eq 0 ]; then
   set -- [0-9][0-9]-*.ipynb
 fi
-args=(--to notebook --execute --inplace
+args=(--to notebook --execute --inplace --ExecutePreprocessor.record_timing=False
       "--ExecutePreprocessor.startup_timeout=$STARTUP_TIMEOUT" "--ExecutePreprocessor.timeout=$CELL_TIMEOUT")
 [ -n "${KERNEL:-}" ] && args+=("--ExecutePreprocessor.kernel_name=$KERNEL")
 
@@ -50,7 +50,10 @@ for nb in "$@"; do
     else
       echo "run-all: $nb FAILED after $((SECONDS - start)) s:" >&2
     fi
-    grep -vE '^\[[0-9-]+ [0-9:]+\] \[INFO' "$log" | tail -40 >&2
+    # The error itself (nbclient's message with the cell and the Java error), not Python's traceback above it.
+    grep -vE '^\[[0-9-]+ [0-9:]+\] \[INFO' "$log" | awk 'found || /^[A-Za-z_.]*(Error|Exception)(: |$)/ { found = 1; print }' \
+      | tail -60 >&2
+    grep -qE '^[A-Za-z_.]*(Error|Exception)(: |$)' "$log" || tail -40 "$log" >&2
     exit 1
   done
 done

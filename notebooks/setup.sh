@@ -64,7 +64,7 @@ fi
 {
   echo '{'
   printf '  "argv": ['
-  for a in "${PREFIX[@]}"; do printf '"%s", ' "$a"; done
+  for a in ${PREFIX[@]+"${PREFIX[@]}"}; do printf '"%s", ' "$a"; done
   printf '"%s"' "$JAVA"
   for opt in $JAVA_OPTS; do printf ', "%s"' "$opt"; done
   printf ', "-jar", "%s", "{connection_file}"],\n' "$KJAR"
