@@ -231,6 +231,22 @@ public final class InfiniModel {
         return MemoryState.zeros(config, batch, dtype);
     }
 
+    /**
+     * The gate of every layer and query head after the sigmoid, {@code [layer][head]}: the share of the attention
+     * output read from memory (1) rather than from local dot-product attention (0).
+     */
+    public double[][] gateValues() {
+        double[][] out = new double[config.numLayers()][];
+        for (int i = 0; i < out.length; i++) {
+            double[] g = weights.get(TensorNames.gate(i)).castTo(DataType.DOUBLE).reshape(config.numHeads()).toDoubleVector();
+            for (int h = 0; h < g.length; h++) {
+                g[h] = 1 / (1 + Math.exp(-g[h]));
+            }
+            out[i] = g;
+        }
+        return out;
+    }
+
     public InfiniConfig config() { return config; }
     public DataType dtype() { return dtype; }
 

@@ -15,17 +15,28 @@ import java.util.List;
 public final class SegmentRunner {
     private final InfiniModel model;
     private final int segmentSize;
+    private final boolean carryMemory;
 
     public SegmentRunner(InfiniModel model) {
         this(model, model.config().segmentSize());
     }
 
     public SegmentRunner(InfiniModel model, int segmentSize) {
+        this(model, segmentSize, true);
+    }
+
+    /**
+     * @param carryMemory true (the model as designed): each segment reads the memory written by all earlier ones;
+     *                    false: every segment starts from the initial memory, so nothing passes between segments
+     *                    (for measuring what the memory contributes; the weights and gates are unchanged)
+     */
+    public SegmentRunner(InfiniModel model, int segmentSize, boolean carryMemory) {
         if (segmentSize <= 0) {
             throw new IllegalArgumentException("segment size must be positive, got " + segmentSize);
         }
         this.model = model;
         this.segmentSize = segmentSize;
+        this.carryMemory = carryMemory;
     }
 
     /** Logits {@code [B, T, V]} of the whole sequence and the memory after its last segment. */
@@ -53,14 +64,16 @@ public final class SegmentRunner {
     /**
      * @param ids    {@code [B, T]} token ids
      * @param mask   {@code [B, T]} 1/0 padding mask, or null
-     * @param memory the memory before the first segment, or null for zeros
+     * @param memory the memory before the first segment (before every segment when memory is not carried), or
+     *               null for zeros
      */
     public Result run(INDArray ids, INDArray mask, MemoryState memory, Listener listener) {
         if (ids.rank() != 2 || ids.size(1) == 0) {
             throw new IllegalArgumentException("token ids must be a non-empty [batch, T] array, got shape "
                     + java.util.Arrays.toString(ids.shape()));
         }
-        MemoryState state = memory != null ? memory : model.zeroMemory((int) ids.size(0));
+        MemoryState initial = memory != null ? memory : model.zeroMemory((int) ids.size(0));
+        MemoryState state = initial;
         List<int[]> segs = segments(ids.size(1), segmentSize);
         List<INDArray> logits = new ArrayList<>(segs.size());
         for (int k = 0; k < segs.size(); k++) {
@@ -70,7 +83,7 @@ public final class SegmentRunner {
                     : mask.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
             InfiniModel.SegmentOutput out = model.forwardSegment(segIds, segMask, state);
             logits.add(out.logits());
-            state = out.memory();
+            state = carryMemory || k == segs.size() - 1 ? out.memory() : initial;
             if ((k + 1) % InfiniModel.RELEASE_EVERY_SEGMENTS == 0) {
                 model.releaseSessions();
             }

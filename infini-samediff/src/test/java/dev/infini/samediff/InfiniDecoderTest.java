@@ -1,6 +1,7 @@
 package dev.infini.samediff;
 
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -72,5 +73,48 @@ class InfiniDecoderTest {
         INDArray lastAlone = new SegmentRunner(model).run(ids.get(NDArrayIndex.all(), NDArrayIndex.interval(3 * s, t)).dup()).logits();
         INDArray lastInSeq = all.logits().get(NDArrayIndex.all(), NDArrayIndex.interval(3 * s, t), NDArrayIndex.all());
         assertTrue(TestModels.relError(lastAlone, lastInSeq) > 1e-3, "memory had no effect");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"LINEAR", "DELTA"})
+    @DisplayName("without carried memory, every segment equals that segment run alone from zero memory")
+    void runnerWithoutMemoryRunsSegmentsAlone(MemoryUpdate rule) {
+        int s = 5, t = 3 * s + 2;
+        InfiniConfig c = TestModels.tiny(ModelFamily.GEMMA, 4, 1, rule, s);
+        InfiniModel model = TestModels.randomModel(c, 13, DataType.FLOAT);
+        INDArray ids = TestModels.randomIds(1, t, c.vocabSize(), 8);
+        SegmentRunner.Result carried = new SegmentRunner(model, s, true).run(ids);
+        SegmentRunner.Result alone = new SegmentRunner(model, s, false).run(ids);
+        for (int start = 0; start < t; start += s) {
+            int end = Math.min(t, start + s);
+            INDArray seg = ids.get(NDArrayIndex.all(), NDArrayIndex.interval(start, end)).dup();
+            InfiniModel.SegmentOutput expected = model.forwardSegment(seg, null, model.zeroMemory(1));
+            INDArray actual = alone.logits().get(NDArrayIndex.all(), NDArrayIndex.interval(start, end), NDArrayIndex.all());
+            double err = TestModels.relError(actual, expected.logits());
+            assertTrue(err < 1e-5, "segment at " + start + ": relative error " + err);
+            INDArray withMemory = carried.logits().get(NDArrayIndex.all(), NDArrayIndex.interval(start, end), NDArrayIndex.all());
+            double diff = TestModels.relError(withMemory, expected.logits());
+            if (start == 0) {
+                assertTrue(diff < 1e-5, "the first segment reads empty memory either way: " + diff);
+            } else {
+                assertTrue(diff > 1e-3, "segment at " + start + " should differ with carried memory: " + diff);
+            }
+            if (end == t) {
+                assertTrue(TestModels.relError(alone.memory().m(0), expected.memory().m(0)) < 1e-5,
+                        "the memory returned is the last segment's own");
+            }
+        }
+    }
+
+    @Test
+    @DisplayName("gate values are the sigmoid of the gate tensors, per layer and query head")
+    void gateValuesAreSigmoidsPerLayerAndHead() {
+        InfiniConfig c = TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.LINEAR, 8);
+        InfiniModel model = InfiniModel.random(c, 3);
+        model.weights().get(TensorNames.gate(0)).assign(Nd4j.createFromArray(new float[] {0f, 2f, -2f, 40f}).reshape(1, 4, 1, 1));
+        model.weights().get(TensorNames.gate(1)).assign(-1e4);
+        double[][] g = model.gateValues();
+        assertArrayEquals(new double[] {0.5, 1 / (1 + Math.exp(-2)), 1 / (1 + Math.exp(2)), 1.0}, g[0], 1e-7);
+        assertArrayEquals(new double[] {0, 0, 0, 0}, g[1], 0);
     }
 }

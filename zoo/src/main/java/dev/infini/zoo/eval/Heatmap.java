@@ -1,6 +1,7 @@
 package dev.infini.zoo.eval;
 
-import javax.imageio.ImageIO;
+import dev.infini.zoo.plot.Png;
+
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -10,7 +11,6 @@ import java.awt.RenderingHints;
 import java.awt.geom.AffineTransform;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -33,8 +33,13 @@ public final class Heatmap {
                 (int) Math.round(a.getBlue() + f * (b.getBlue() - a.getBlue())));
     }
 
-    /** Writes the heatmap of {@code r} to {@code file}. */
+    /** Writes the heatmap of {@code r} to {@code file} as a PNG. */
     public static void write(PasskeyEval.Result r, String title, Path file) throws IOException {
+        Png.write(image(r, title), file);
+    }
+
+    /** The heatmap of {@code r} as an image (Jupyter's Java kernels show it inline when a cell ends with it). */
+    public static BufferedImage image(PasskeyEval.Result r, String title) {
         System.setProperty("java.awt.headless", "true");
         int cols = r.lengths().length, rows = r.depths().length;
         int cell = 64, left = 90, top = 60, right = 110, bottom = 70;
@@ -90,13 +95,7 @@ public final class Heatmap {
         } finally {
             g.dispose();
         }
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        if (!ImageIO.write(img, "png", file.toFile())) {
-            throw new IOException("no PNG writer available for " + file);
-        }
+        return img;
     }
 
     private static void center(Graphics2D g, String s, int cx, int y, Color c) {

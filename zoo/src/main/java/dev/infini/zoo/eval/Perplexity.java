@@ -72,15 +72,35 @@ public final class Perplexity {
      * sequence run segment by segment from zero memory.
      */
     public static double sequenceNll(InfiniModel model, int[] ids, SegmentRunner.Listener listener) {
+        double nll = 0;
+        for (double v : tokenNll(model, ids, true, listener)) {
+            nll += v;
+        }
+        return nll;
+    }
+
+    /**
+     * Negative log-likelihood (nats) of each of tokens 1..n-1 of {@code ids} given the tokens before it (element t
+     * is token t+1's), the sequence run segment by segment from zero memory.
+     *
+     * @param carryMemory true: with the memory passed from segment to segment, as the model is meant to run;
+     *                    false: every segment starts from empty memory, so a token sees only its own segment
+     *                    (what the memory is worth is the difference)
+     */
+    public static double[] tokenNll(InfiniModel model, int[] ids, boolean carryMemory, SegmentRunner.Listener listener) {
         int n = ids.length, v = model.config().vocabSize();
-        INDArray logits = new SegmentRunner(model).run(Nd4j.createFromArray(ids).reshape(1, n), null, null, listener)
+        if (n < 2) {
+            throw new IllegalArgumentException("a sequence needs at least 2 tokens to score, got " + n);
+        }
+        SegmentRunner runner = new SegmentRunner(model, model.config().segmentSize(), carryMemory);
+        INDArray logits = runner.run(Nd4j.createFromArray(ids).reshape(1, n), null, null, listener)
                 .logits().reshape(n, v).castTo(DataType.DOUBLE);
         INDArray max = logits.max(true, 1);                                       // [n,1]
         INDArray lse = Transforms.log(Transforms.exp(logits.subColumnVector(max), false).sum(true, 1), false).addi(max);
-        double nll = 0;
+        double[] out = new double[n - 1];
         for (int t = 0; t + 1 < n; t++) {
-            nll += lse.getDouble(t, 0) - logits.getDouble(t, ids[t + 1]);
+            out[t] = lse.getDouble(t, 0) - logits.getDouble(t, ids[t + 1]);
         }
-        return nll;
+        return out;
     }
 }
