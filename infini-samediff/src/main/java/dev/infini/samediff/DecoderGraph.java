@@ -462,6 +462,24 @@ public final class DecoderGraph {
     private SameDiff gradFn;
 
     /**
+     * {@code sd.createGradFunction(inputs)} without its output: M2.1 prints a line per differentiated op to
+     * System.out, and stdout belongs to the tools' own output.
+     */
+    public static void createGradFunction(SameDiff sd, String... inputs) {
+        java.io.PrintStream stdout = System.out;
+        System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        try {
+            if (inputs.length == 0) {
+                sd.createGradFunction();
+            } else {
+                sd.createGradFunction(inputs);
+            }
+        } finally {
+            System.setOut(stdout);
+        }
+    }
+
+    /**
      * Outputs and gradients of {@link #LOSS} in one pass. The gradient function is built once (with the
      * incoming memory among the variables that get gradients) and run with its array cache on; calling
      * {@code calculateGradients} instead turns that cache off on every call, which on this CPU cost
@@ -483,14 +501,7 @@ public final class DecoderGraph {
                 memory[2 * i] = memoryM(i);
                 memory[2 * i + 1] = memoryZ(i);
             }
-            // M2.1 prints a line per differentiated op to System.out; keep stdout for the tools' own output.
-            java.io.PrintStream stdout = System.out;
-            System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
-            try {
-                sd.createGradFunction(memory);
-            } finally {
-                System.setOut(stdout);
-            }
+            createGradFunction(sd, memory);
             gradFn = sd.getFunction("grad");
             gradFn.setEnableCache(true);
         }

@@ -144,7 +144,7 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
                 SDVariable loss = out.mul(gOut).sum().add(r[1].mul(gM).sum()).add(r[2].mul(gZ).sum());
                 sd.identity("loss", loss);
                 sd.setLossVariables("loss");
-                sd.createGradFunction("x", "M", "z");
+                DecoderGraph.createGradFunction(sd, "x", "M", "z");
             });
         }
 
@@ -178,7 +178,7 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
                 for (int k = 0; k < xs.length; k++) {
                     xs[k] = "x." + k;
                 }
-                sd.createGradFunction(xs);
+                DecoderGraph.createGradFunction(sd, xs);
             });
         }
 

@@ -63,7 +63,7 @@ public class InfiniEmbedding extends InfiniLayerConf {
                 if (training) {
                     SDVariable g = sd.placeHolder("out.grad", dataType, n, c.hiddenSize());
                     sd.setLossVariables(sd.getVariable("out").mul(g).sum("loss"));
-                    sd.createGradFunction();
+                    DecoderGraph.createGradFunction(sd);
                 }
             });
         }

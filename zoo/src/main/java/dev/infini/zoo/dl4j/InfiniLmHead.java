@@ -86,7 +86,7 @@ public class InfiniLmHead extends InfiniLayerConf {
                 SDVariable lab = sd.placeHolder("labels", dataType, n, c.vocabSize());
                 DecoderGraph.nll(sd, "nll", logits, lab);
                 sd.setLossVariables("nll");
-                sd.createGradFunction("x");
+                DecoderGraph.createGradFunction(sd, "x");
             });
         }
 
