@@ -91,7 +91,7 @@ class LinePlotTest {
                 ImageIO.read(loss.toFile()).getHeight());
 
         PasskeyEval.Result r = new PasskeyEval.Result(new int[] {1024, 4096}, new double[] {0, 0.5, 1}, 2,
-                new int[][] {{2, 1, 0}, {0, 1, 2}});
+                new int[][] {{2, 1, 0}, {0, 1, 2}}, new int[][] {{10, 7, 3}, {2, 6, 10}});
         BufferedImage hm = Heatmap.image(r, "passkey");
         Path hmFile = tmp.resolve("hm.png");
         Heatmap.write(r, "passkey", hmFile);
