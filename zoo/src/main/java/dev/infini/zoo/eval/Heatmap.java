@@ -7,7 +7,6 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.geom.AffineTransform;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -40,17 +39,12 @@ public final class Heatmap {
 
     /** The heatmap of {@code r} as an image (Jupyter's Java kernels show it inline when a cell ends with it). */
     public static BufferedImage image(PasskeyEval.Result r, String title) {
-        System.setProperty("java.awt.headless", "true");
         int cols = r.lengths().length, rows = r.depths().length;
         int cell = 64, left = 90, top = 60, right = 110, bottom = 70;
         int w = left + cols * cell + right, h = top + rows * cell + bottom;
-        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
+        BufferedImage img = Png.canvas(w, h);
+        Graphics2D g = Png.graphics(img);
         try {
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, w, h);
             Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
             g.setFont(font.deriveFont(Font.BOLD, 14f));
             center(g, title, left + cols * cell / 2, 28, Color.BLACK);

@@ -5,7 +5,6 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.Stroke;
 import java.awt.geom.AffineTransform;
 import java.awt.image.BufferedImage;
@@ -134,18 +133,13 @@ public final class LinePlot {
 
     /** The plot as an image. */
     public BufferedImage image() {
-        System.setProperty("java.awt.headless", "true");
         double[] xr = range(true), yr = range(false);
         double[] xTicks = ticks(xr[0], xr[1], wholeX()), yTicks = ticks(yr[0], yr[1], false);
         double x0 = xr[0], x1 = xr[1], y0 = yr[0], y1 = yr[1];
 
-        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
+        BufferedImage img = Png.canvas(width, height);
+        Graphics2D g = Png.graphics(img);
         try {
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, width, height);
             Font plain = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
             g.setFont(plain);
             FontMetrics fm = g.getFontMetrics();
