@@ -213,6 +213,16 @@ class GenerationCliTest {
                 assertTrue(v == 0 || v == 0.5 || v == 1, "accuracy " + v + " is not a count of 2 trials");
             }
         }
+        // Digit accuracy: counts of 10 digits (2 trials x 5) per cell, their mean in mean_digit_accuracy.
+        double sum = 0;
+        for (JsonNode row : j.get("digit_accuracy")) {
+            for (JsonNode a : row) {
+                double tenths = a.asDouble() * 10;
+                assertEquals(Math.rint(tenths), tenths, 1e-9, "digit accuracy " + a + " is not a count of 10 digits");
+                sum += a.asDouble();
+            }
+        }
+        assertEquals(sum / 6, j.get("mean_digit_accuracy").asDouble(), 1e-12);
         BufferedImage img = ImageIO.read(png.toFile());
         assertNotNull(img, "not a PNG");
         assertTrue(img.getWidth() > 200 && img.getHeight() > 200);

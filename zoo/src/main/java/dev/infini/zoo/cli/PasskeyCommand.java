@@ -86,13 +86,7 @@ final class PasskeyCommand implements Callable<Integer> {
             }
             o.println(row);
         }
-        double digitSum = 0;
-        for (int i = 0; i < lens.length; i++) {
-            for (int j = 0; j < deps.length; j++) {
-                digitSum += r.digitAccuracy(i, j);
-            }
-        }
-        double meanDigits = digitSum / (lens.length * deps.length);
+        double meanDigits = r.meanDigitAccuracy();
         o.printf("mean accuracy %.1f%% (key digits right in place: %.1f%%, chance 10%%) over %d trials in %.1f s%n",
                 100 * r.meanAccuracy(), 100 * meanDigits, total, secs);
         Heatmap.write(r, "Passkey retrieval: " + model.toAbsolutePath().normalize().getFileName(), out);

@@ -38,6 +38,17 @@ public final class PasskeyEval {
             return digits[i][j] / (5.0 * trials);
         }
 
+        /** Fraction of key digits right in place over every trial. */
+        public double meanDigitAccuracy() {
+            long sum = 0;
+            for (int[] row : digits) {
+                for (int d : row) {
+                    sum += d;
+                }
+            }
+            return sum / (5.0 * trials * lengths.length * depths.length);
+        }
+
         public double meanAccuracy() {
             long sum = 0;
             for (int[] row : correct) {
