@@ -461,21 +461,27 @@ public final class DecoderGraph {
 
     private SameDiff gradFn;
 
+    /** Held while System.out is swapped: workers build their gradient functions on several threads at once. */
+    private static final Object STDOUT_LOCK = new Object();
+
     /**
      * {@code sd.createGradFunction(inputs)} without its output: M2.1 prints a line per differentiated op to
-     * System.out, and stdout belongs to the tools' own output.
+     * System.out, and stdout belongs to the tools' own output. Callers on several threads (ParallelWrapper and
+     * Spark workers) take turns, so each puts back the real stream.
      */
     public static void createGradFunction(SameDiff sd, String... inputs) {
-        java.io.PrintStream stdout = System.out;
-        System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
-        try {
-            if (inputs.length == 0) {
-                sd.createGradFunction();
-            } else {
-                sd.createGradFunction(inputs);
+        synchronized (STDOUT_LOCK) {
+            java.io.PrintStream stdout = System.out;
+            System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+            try {
+                if (inputs.length == 0) {
+                    sd.createGradFunction();
+                } else {
+                    sd.createGradFunction(inputs);
+                }
+            } finally {
+                System.setOut(stdout);
             }
-        } finally {
-            System.setOut(stdout);
         }
     }
 
