@@ -103,25 +103,28 @@ final class PasskeyCommand implements Callable<Integer> {
             jd.add(d);
         }
         json.put("trials", trials);
-        ArrayNode acc = json.putArray("accuracy");
-        for (int i = 0; i < lens.length; i++) {
-            ArrayNode row = acc.addArray();
-            for (int j = 0; j < deps.length; j++) {
-                row.add(r.accuracy(i, j));
-            }
-        }
+        putTable(json.putArray("accuracy"), lens.length, deps.length, r::accuracy);
         json.put("mean_accuracy", r.meanAccuracy());
-        ArrayNode dig = json.putArray("digit_accuracy");
-        for (int i = 0; i < lens.length; i++) {
-            ArrayNode row = dig.addArray();
-            for (int j = 0; j < deps.length; j++) {
-                row.add(r.digitAccuracy(i, j));
-            }
-        }
+        putTable(json.putArray("digit_accuracy"), lens.length, deps.length, r::digitAccuracy);
         json.put("mean_digit_accuracy", meanDigits);
         json.put("png", out.toString());
         o.println(json);
         o.flush();
         return 0;
+    }
+
+    /** A value per (length i, depth j). */
+    private interface Cell {
+        double at(int i, int j);
+    }
+
+    /** {@code table} filled with rows of lengths, columns of depths. */
+    private static void putTable(ArrayNode table, int rows, int cols, Cell cell) {
+        for (int i = 0; i < rows; i++) {
+            ArrayNode row = table.addArray();
+            for (int j = 0; j < cols; j++) {
+                row.add(cell.at(i, j));
+            }
+        }
     }
 }
