@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--cosine", action="store_true", help="the trainer's schedule: cosine decay to 10%% of --lr")
     ap.add_argument("--beta2", type=float, default=0.999)
     ap.add_argument("--prompt-weight", type=float, default=1.0)
+    ap.add_argument("--copy-mix", type=float, default=0.0,
+                    help="passkey: this fraction of the rows are digit-copy windows instead (all tokens in the loss)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load")
     ap.add_argument("--save")
@@ -103,11 +105,16 @@ def main():
             scored = torch.tensor([m for _, m in rows], dtype=torch.bool)  # copied digits
             weight = torch.ones(x.shape[0], x.shape[1] - 1)
         else:
-            x = torch.tensor([passkey_sample(r, seq) for _ in range(batch)])
+            copies = [r.random() < a.copy_mix for _ in range(batch)]
+            x = torch.tensor([copy_window(r, seq + 5)[0] if c else passkey_sample(r, seq) for c in copies])
             scored = torch.zeros(x.shape[0], x.shape[1] - 1, dtype=torch.bool)
             scored[:, seq:] = True  # targets seq..seq+4: the five digits (target seq-1 is the answer's space)
             weight = torch.full(scored.shape, a.prompt_weight)
             weight[:, seq - 1:] = 1.0
+            for i, c in enumerate(copies):
+                if c:
+                    scored[i] = False
+                    weight[i] = 1.0
         inp, tgt = x[:, :-1], x[:, 1:]
         mems = [(torch.zeros(batch, 1, 64, 64), torch.zeros(batch, 1, 64)) for _ in model.blocks]
         parts = []
