@@ -2,9 +2,9 @@
 """Writes a copy-rich warm-up corpus for the passkey demonstration (JSONL, one document per line, field "text").
 
 --kind repeat (the default): each document strings together random strings of letters and digits, each
-followed by its copy ("q8zk2 | q8zk2."). --kind digits: the same with strings of 3-8 digits ("3071 | 3071."). --kind episodes: short passkey episodes in the format of the passkey
-task (datasets' PasskeyTask): filler sentences, the key sentence with a random 5-digit key, more filler, then
-the question and its answer. A tiny model trained from scratch has no induction ("copy what followed this
+followed by its copy ("q8zk2 | q8zk2."). --kind digits: the same with strings of 3-8 digits ("3071 | 3071.").
+--kind episodes: short passkey episodes in the format of the passkey task (datasets' PasskeyTask): filler
+sentences, the key sentence with a random 5-digit key, more filler, then the question and its answer. A tiny model trained from scratch has no induction ("copy what followed this
 context earlier") mechanism; a pretrained LLM, like the paper's, has one. These corpora are warm-ups meant to
 grow it before the passkey fine-tuning; README ("The passkey demonstration") reports how far they got.
 
@@ -39,9 +39,9 @@ DIGITS = "0123456789"
 
 
 def digits(r: random.Random) -> str:
-    """A short random digit string and its copy ("3071 | 3071."): the digit-copying circuit the passkey answer needs.
-    With ten symbols and strings of 3-8 digits the tiny preset starts copying after a few hundred steps; with the
-    36-symbol strings of --kind repeat it stayed on the no-copy plateau for over a thousand."""
+    """A short random digit string and its copy ("3071 | 3071."), for the digit copying the passkey answer needs.
+    On these the tiny architecture left the no-copy plateau after 450-600 steps for one seed of two tried (README);
+    on the 36-symbol strings of --kind repeat it stayed there for over a thousand."""
     s = "".join(r.choice(DIGITS) for _ in range(r.randint(3, 8)))
     return f"{s} | {s}."
 

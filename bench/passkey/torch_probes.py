@@ -32,6 +32,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pytorch_reference import Model  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_copy_corpus import digits  # noqa: E402
+
 BOS = 256
 INTRO = (b"There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
          b"I will quiz you about the important information there.")
@@ -40,12 +43,14 @@ QUESTION = b" What is the pass key? The pass key is"
 
 
 def copy_window(r, n):
-    """n + 1 byte ids of digit strings and their copies, and a mask over the n targets: 1 on copied digits."""
+    """n + 1 byte ids of digit strings and their copies (make_copy_corpus.py --kind digits, joined by spaces), and
+    a mask over the n targets: 1 on copied digits."""
     ids, mask = [], []
     while len(ids) < n + 1:
-        s = [ord(r.choice("0123456789")) for _ in range(r.randint(3, 8))]
-        ids += s + list(b" | ") + s + list(b". ")
-        mask += [0] * (len(s) + 3) + [1] * len(s) + [0, 0]
+        pair = digits(r)  # "3071 | 3071."
+        k = (len(pair) - 4) // 2
+        ids += list(pair.encode()) + [ord(" ")]
+        mask += [0] * (k + 3) + [1] * k + [0, 0]
     return ids[:n + 1], mask[1:n + 1]
 
 
