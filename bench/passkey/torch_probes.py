@@ -13,7 +13,11 @@ else. Every probe is deterministic by --seed.
            filler), the key at a uniform random depth, run in segments of --segment tokens with the memory passed
            on; prints the loss (prompt tokens weighted --prompt-weight) and the answer digits' loss and accuracy.
 
-Both take --load/--save (a state dict), so a copy warm-up can be followed by passkey fine-tuning:
+  episodes short passkey episodes (make_copy_corpus.py --kind episodes) with --copy-mix of the pieces digit
+           copies, in windows of --seq-len tokens, one segment; prints the loss and the answer digits' loss and
+           accuracy (few answers per batch: read the trend).
+
+All take --load/--save (a state dict), so a copy warm-up can be followed by passkey fine-tuning:
 
   /usr/bin/python3 bench/passkey/torch_probes.py copy --steps 700 --save /tmp/copy.pt
   /usr/bin/python3 bench/passkey/torch_probes.py passkey --load /tmp/copy.pt --seq-len 1024 --segment 256 \\
@@ -33,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pytorch_reference import Model  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_copy_corpus import digits  # noqa: E402
+from make_copy_corpus import digits, episode  # noqa: E402
 
 BOS = 256
 INTRO = (b"There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
@@ -54,6 +58,26 @@ def copy_window(r, n):
     return ids[:n + 1], mask[1:n + 1]
 
 
+def episode_window(r, n, copy_fraction):
+    """n + 1 byte ids of short passkey episodes (make_copy_corpus.py --kind episodes: filler, key sentence, filler,
+    question, answer) and, a `copy_fraction` of the pieces, digit copies, joined by spaces; and a mask over the n
+    targets: 1 on the answers' five digits. A window starts at a piece's start, so every answer in it has its key."""
+    question = b"What is the pass key? The pass key is "
+    ids, mask = [], []
+    while len(ids) < n + 1:
+        if r.random() < copy_fraction:
+            text = digits(r).encode()
+            marks = [0] * len(text)
+        else:
+            text = episode(r).encode()
+            marks = [0] * len(text)
+            start = text.index(question) + len(question)
+            marks[start:start + 5] = [1] * 5
+        ids += list(text) + [ord(" ")]
+        mask += marks + [0]
+    return ids[:n + 1], mask[1:n + 1]
+
+
 def passkey_sample(r, length):
     """A prompt of `length` ids (BOS included) followed by the answer " ddddd" (6 ids)."""
     key = str(r.randint(10000, 99999)).encode()
@@ -68,10 +92,11 @@ def passkey_sample(r, length):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=["copy", "passkey"])
-    ap.add_argument("--seq-len", type=int, default=None, help="copy: 32; passkey: 256 (the prompt, answer excluded)")
+    ap.add_argument("task", choices=["copy", "passkey", "episodes"])
+    ap.add_argument("--seq-len", type=int, default=None,
+                    help="copy: 32; passkey: 256 (the prompt, answer excluded); episodes: 256")
     ap.add_argument("--segment", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=None, help="copy: 32; passkey: 16")
+    ap.add_argument("--batch", type=int, default=None, help="copy: 32; passkey: 16; episodes: 8")
     ap.add_argument("--steps", type=int, default=700)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=50)
@@ -79,14 +104,15 @@ def main():
     ap.add_argument("--beta2", type=float, default=0.999)
     ap.add_argument("--prompt-weight", type=float, default=1.0)
     ap.add_argument("--copy-mix", type=float, default=0.0,
-                    help="passkey: this fraction of the rows are digit-copy windows instead (all tokens in the loss)")
+                    help="passkey: this fraction of the rows are digit-copy windows instead (all tokens in the loss); "
+                         "episodes: this fraction of the pieces are digit copies")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--load")
     ap.add_argument("--save")
     ap.add_argument("--every", type=int, default=50, help="print every N steps")
     a = ap.parse_args()
     seq = a.seq_len or (32 if a.task == "copy" else 256)
-    batch = a.batch or (32 if a.task == "copy" else 16)
+    batch = a.batch or {"copy": 32, "passkey": 16, "episodes": 8}[a.task]
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     r = random.Random(a.seed)
@@ -104,10 +130,11 @@ def main():
             lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * step / a.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        if a.task == "copy":
-            rows = [copy_window(r, seq) for _ in range(batch)]
+        if a.task != "passkey":
+            rows = [copy_window(r, seq) if a.task == "copy" else episode_window(r, seq, a.copy_mix)
+                    for _ in range(batch)]
             x = torch.tensor([ids for ids, _ in rows])
-            scored = torch.tensor([m for _, m in rows], dtype=torch.bool)  # copied digits
+            scored = torch.tensor([m for _, m in rows], dtype=torch.bool)  # copied digits / answer digits
             weight = torch.ones(x.shape[0], x.shape[1] - 1)
         else:
             copies = [r.random() < a.copy_mix for _ in range(batch)]
@@ -135,7 +162,7 @@ def main():
         opt.step()
         if step % a.every == 0 or step == a.steps:
             acc = (logits.argmax(-1) == tgt)[scored].float().mean().item()
-            what = "copied digits" if a.task == "copy" else "answer digits"
+            what = "copied digits" if a.task == "copy" else "answer digits"  # episodes: those in this batch
             print(f"step {step} loss {loss.item():.3f} | {what}: loss {nll[scored].mean().item():.3f}, "
                   f"accuracy {acc:.2f} | {time.time() - t0:.0f} s", flush=True)
     if a.save:
