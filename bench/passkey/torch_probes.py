@@ -62,7 +62,7 @@ def episode_window(r, n, copy_fraction):
     """n + 1 byte ids of short passkey episodes (make_copy_corpus.py --kind episodes: filler, key sentence, filler,
     question, answer) and, a `copy_fraction` of the pieces, digit copies, joined by spaces; and a mask over the n
     targets: 1 on the answers' five digits. A window starts at a piece's start, so every answer in it has its key."""
-    question = b"What is the pass key? The pass key is "
+    question = QUESTION.lstrip() + b" "  # the answer's digits follow it
     ids, mask = [], []
     while len(ids) < n + 1:
         if r.random() < copy_fraction:
