@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # notebooks/setup.sh: everything the notebooks need, in one command (run it again after changing the code).
 #
-#  1. builds the project's jars (zoo/target/infini-zoo.jar and zoo/target/lib/) when they are missing or older
+#  1. builds the project's jars (infini-cli/target/infini-cli.jar and infini-cli/target/lib/) when they are missing or older
 #     than the sources (through ./infini, which does that on every start);
 #  2. fetches the Java kernel rapaio-jupyter-kernel from Maven Central (through Maven) and registers it for this
 #     user as the Jupyter kernel "infini-java", with the JVM settings ND4J wants (bigger thread stacks, a GC
@@ -16,7 +16,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 RJK_VERSION="${RJK_VERSION:-3.0.1}"
 KERNEL_NAME=infini-java
-LIB="$ROOT/zoo/target/lib"
+LIB="$ROOT/infini-cli/target/lib"
 
 JAVA="$(command -v java || true)"
 [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ] && JAVA="$JAVA_HOME/bin/java"
@@ -90,13 +90,13 @@ MANIFEST="$(mktemp)"
 trap 'rm -f "$MANIFEST"' EXIT
 {
   echo "Manifest-Version: 1.0"
-  printf 'Class-Path: ../zoo/target/infini-zoo.jar'
-  for j in "$LIB"/*.jar; do printf ' \n  ../zoo/target/lib/%s' "$(basename "$j")"; done
+  printf 'Class-Path: ../infini-cli/target/infini-cli.jar'
+  for j in "$LIB"/*.jar; do printf ' \n  ../infini-cli/target/lib/%s' "$(basename "$j")"; done
   echo
 } > "$MANIFEST"
 rm -f "$HERE/infini-classpath.jar"
 "$(dirname "$JAVA")/jar" --create --file "$HERE/infini-classpath.jar" --manifest "$MANIFEST"
 
 echo "setup: kernel '$KERNEL_NAME' (rapaio-jupyter-kernel $RJK_VERSION) registered in $KDIR"
-echo "setup: notebooks/infini-classpath.jar lists $(ls "$LIB"/*.jar | wc -l) jars plus infini-zoo.jar"
+echo "setup: notebooks/infini-classpath.jar lists $(ls "$LIB"/*.jar | wc -l) jars plus infini-cli.jar"
 echo "setup: open the notebooks with: jupyter notebook notebooks/"

@@ -1,7 +1,7 @@
 package dev.infini.tests;
 
-import dev.infini.zoo.cli.InfiniCli;
-import dev.infini.zoo.io.Npy;
+import dev.infini.cli.InfiniCli;
+import dev.infini.samediff.io.Npy;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;

@@ -2,7 +2,7 @@ package dev.infini.zoo.models;
 
 import dev.infini.samediff.ModelFamily;
 
-/** Infini-attention Gemma: {@code InfiniGemma.builder().preset(Preset.GEMMA_2B).build().initPretrained(dir)}. */
+/** Infini-attention Gemma: {@code InfiniGemma.builder().preset("gemma-2b").build().initPretrained(dir)}. */
 public final class InfiniGemma extends InfiniZooModel {
     private InfiniGemma(Builder b) {
         super(ModelFamily.GEMMA, b);

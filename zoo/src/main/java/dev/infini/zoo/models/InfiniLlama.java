@@ -2,7 +2,7 @@ package dev.infini.zoo.models;
 
 import dev.infini.samediff.ModelFamily;
 
-/** Infini-attention Llama: {@code InfiniLlama.builder().preset(Preset.LLAMA_3_2_1B).build().initPretrained(dir)}. */
+/** Infini-attention Llama: {@code InfiniLlama.builder().preset("llama-3.2-1b").build().initPretrained(dir)}. */
 public final class InfiniLlama extends InfiniZooModel {
     private InfiniLlama(Builder b) {
         super(ModelFamily.LLAMA, b);

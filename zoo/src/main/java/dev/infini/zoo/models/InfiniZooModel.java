@@ -4,8 +4,9 @@ import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
 import dev.infini.samediff.ModelFamily;
+import dev.infini.samediff.Presets;
 import dev.infini.zoo.dl4j.InfiniGraph;
-import dev.infini.zoo.hf.HfCheckpoint;
+import dev.infini.samediff.hf.HfCheckpoint;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
@@ -33,7 +34,7 @@ public abstract class InfiniZooModel {
     public static final String CACHE_DIR = "infini-zoo";
 
     private final ModelFamily family;
-    private final Preset preset;
+    private final String preset;
     private final Integer segmentSize;
     private final MemoryUpdate memoryUpdate;
     private final IUpdater updater;
@@ -44,11 +45,13 @@ public abstract class InfiniZooModel {
     private final Path cacheDir;
 
     protected InfiniZooModel(ModelFamily family, Builder<?> b) {
-        if (b.preset.family() != null && b.preset.family() != family) {
-            throw new IllegalArgumentException("preset " + b.preset + " is a " + b.preset.family() + " model, not " + family);
+        String name = b.preset != null ? b.preset : (family == ModelFamily.GEMMA ? "micro" : "micro-llama");
+        ModelFamily presetFamily = Presets.get(name).family();
+        if (presetFamily != family) {
+            throw new IllegalArgumentException("preset " + name + " is a " + presetFamily + " model, not " + family);
         }
         this.family = family;
-        this.preset = b.preset;
+        this.preset = name;
         this.segmentSize = b.segmentSize;
         this.memoryUpdate = b.memoryUpdate;
         this.updater = b.updater;
@@ -59,10 +62,13 @@ public abstract class InfiniZooModel {
         this.cacheDir = b.cacheDir;
     }
 
-    /** Hyper-parameters with defaults: preset TINY, Adam 1e-3, gates Adam 1e-2, checkpointing on. */
+    /**
+     * Hyper-parameters with defaults: preset {@code micro} (Gemma) or {@code micro-llama} (Llama), Adam 1e-3, gates
+     * Adam 1e-2, checkpointing on.
+     */
     @SuppressWarnings("unchecked")
     public abstract static class Builder<B extends Builder<B>> {
-        Preset preset = Preset.TINY;
+        String preset;
         Integer segmentSize;
         MemoryUpdate memoryUpdate;
         IUpdater updater = new Adam(1e-3);
@@ -72,7 +78,8 @@ public abstract class InfiniZooModel {
         long seed = 42;
         Path cacheDir;
 
-        public B preset(Preset p) { this.preset = p; return (B) this; }
+        /** A name from the project's preset table ({@link Presets}), e.g. {@code gemma-2b}, {@code micro-llama}. */
+        public B preset(String name) { Presets.get(name); this.preset = name; return (B) this; }
         public B segmentSize(int s) { this.segmentSize = s; return (B) this; }
         public B memoryUpdate(MemoryUpdate m) { this.memoryUpdate = m; return (B) this; }
         public B updater(IUpdater u) { this.updater = u; return (B) this; }
@@ -89,7 +96,7 @@ public abstract class InfiniZooModel {
 
     /** The model config of the preset with this builder's overrides. */
     public InfiniConfig config() {
-        InfiniConfig.Builder b = preset.builder(family);
+        InfiniConfig.Builder b = Presets.get(preset).toBuilder();
         if (segmentSize != null) {
             b.segmentSize(segmentSize);
         }
@@ -189,5 +196,6 @@ public abstract class InfiniZooModel {
     }
 
     public ModelFamily family() { return family; }
-    public Preset preset() { return preset; }
+    /** The preset's name in {@link Presets}. */
+    public String preset() { return preset; }
 }

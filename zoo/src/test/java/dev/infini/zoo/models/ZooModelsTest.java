@@ -4,7 +4,7 @@ import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.ModelFamily;
 import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.TestModels;
-import dev.infini.zoo.hf.HfCheckpoint;
+import dev.infini.samediff.hf.HfCheckpoint;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -27,12 +27,12 @@ class ZooModelsTest {
     @Test
     @DisplayName("presets have the published shapes; init() gives a trainable graph")
     void presets() {
-        assertEquals(18, InfiniGemma.builder().preset(Preset.GEMMA_2B).build().config().numLayers());
-        assertEquals(256000, InfiniGemma.builder().preset(Preset.GEMMA_7B).build().config().vocabSize());
-        assertEquals(8, InfiniLlama.builder().preset(Preset.LLAMA_3_2_1B).build().config().numKvHeads());
-        assertEquals(22, InfiniLlama.builder().preset(Preset.TINYLLAMA_1_1B).build().config().numLayers());
-        assertThrows(IllegalArgumentException.class, () -> InfiniLlama.builder().preset(Preset.GEMMA_2B).build());
-        ComputationGraph g = InfiniLlama.builder().preset(Preset.TINY).segmentSize(8).build().init();
+        assertEquals(18, InfiniGemma.builder().preset("gemma-2b").build().config().numLayers());
+        assertEquals(256000, InfiniGemma.builder().preset("gemma-7b").build().config().vocabSize());
+        assertEquals(8, InfiniLlama.builder().preset("llama-3.2-1b").build().config().numKvHeads());
+        assertEquals(22, InfiniLlama.builder().preset("tinyllama-1.1b").build().config().numLayers());
+        assertThrows(IllegalArgumentException.class, () -> InfiniLlama.builder().preset("gemma-2b").build());
+        ComputationGraph g = InfiniLlama.builder().preset("micro-llama").segmentSize(8).build().init();
         assertEquals(InfiniLlama.builder().build().config().parameterCount(), g.numParams());
     }
 

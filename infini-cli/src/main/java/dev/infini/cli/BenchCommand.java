@@ -1,0 +1,84 @@
+package dev.infini.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.train.AdamW;
+import dev.infini.samediff.train.MemoryGradient;
+import dev.infini.samediff.train.OptimizerStep;
+import dev.infini.samediff.train.TrainBatch;
+import dev.infini.samediff.Presets;
+import dev.infini.cli.bench.Rss;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+/** {@code infini bench}: speed and memory figures (not tests). One configuration per process, so peak RSS is its own. */
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BenchCommand.Train.class},
+        description = "Benchmarks: 'bench train' measures training tokens/s and peak resident memory.")
+final class BenchCommand implements Runnable {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "Training steps on random byte tokens; prints a JSON line with tokens/s and peak RSS.")
+    static final class Train implements Callable<Integer> {
+        private static final Logger log = LoggerFactory.getLogger(Train.class);
+
+        @Option(names = "--preset", defaultValue = "tiny") String preset;
+        @Option(names = "--seq-len", defaultValue = "4096") int seqLen;
+        @Option(names = "--segment", defaultValue = "256") int segment;
+        @Option(names = "--batch", defaultValue = "1") int batch;
+        @Option(names = "--steps", defaultValue = "3", description = "Measured steps (after one warm-up step).") int steps;
+        @Option(names = "--memory-gradient", defaultValue = "full") String mode;
+
+        @Override
+        public Integer call() {
+            InfiniConfig c = Presets.get(preset).withSegmentSize(segment);
+            InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
+            MemoryGradient mg = MemoryGradient.parse(mode);
+            OptimizerStep step = new OptimizerStep(model, segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
+            Random rnd = new Random(7);
+            int[][] rows = new int[batch][seqLen + 1];
+            for (int[] r : rows) {
+                for (int i = 0; i < r.length; i++) {
+                    r[i] = rnd.nextInt(256);
+                }
+            }
+            TrainBatch b = TrainBatch.fromTokens(rows);
+            double rssBefore = Rss.currentMiB();
+            step.step(List.of(b), 1e-4); // warm-up: graph building, first allocations
+            long t0 = System.nanoTime();
+            double cpu0 = Rss.cpuSeconds();
+            for (int i = 0; i < steps; i++) {
+                OptimizerStep.Stats st = step.step(List.of(b), 1e-4);
+                log.info("step {}: loss {}", i + 1, String.format("%.4f", st.loss()));
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            double cpu = Rss.cpuSeconds() - cpu0;
+            ObjectNode n = new ObjectMapper().createObjectNode();
+            n.put("bench", "train").put("preset", preset).put("memory_gradient", mg.key()).put("seq_len", seqLen)
+                    .put("segment", segment).put("batch", batch).put("steps", steps)
+                    .put("tokens_per_s", Math.round((double) batch * seqLen * steps / secs))
+                    .put("seconds_per_step", Math.round(secs / steps * 1000) / 1000.0)
+                    .put("cpu_seconds_per_step", Math.round(cpu / steps * 1000) / 1000.0)
+                    .put("tokens_per_cpu_s", Math.round((double) batch * seqLen * steps / cpu))
+                    .put("peak_rss_mib", Math.round(Rss.peakMiB())).put("rss_before_mib", Math.round(rssBefore))
+                    .put("heap_max_mib", Runtime.getRuntime().maxMemory() >> 20);
+            System.out.println(n);
+            return 0;
+        }
+    }
+}

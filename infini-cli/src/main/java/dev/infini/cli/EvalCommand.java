@@ -1,0 +1,138 @@
+package dev.infini.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.datasets.corpus.Corpus;
+import dev.infini.datasets.pipeline.TokenCache;
+import dev.infini.datasets.pipeline.TokenizedCorpus;
+import dev.infini.datasets.tokenize.ByteTokenizer;
+import dev.infini.datasets.tokenize.Tokenizer;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.cli.eval.Perplexity;
+import dev.infini.samediff.hf.HfCheckpoint;
+import dev.infini.cli.text.Tokenizers;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code infini eval}: perplexity on held-out text, long sequences run segment by segment with memory. */
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Perplexity (and bits per byte for byte-level models) on held-out text, over long sequences with memory.")
+final class EvalCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(EvalCommand.class);
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
+    Path model;
+
+    @Option(names = "--corpus", required = true, paramLabel = "NAME|PATH",
+            description = "A bundled corpus (moby-dick, sotu) or a text/JSONL file or folder.")
+    String corpus;
+
+    @Option(names = "--seq-len", required = true, paramLabel = "N",
+            description = "Tokens per sequence; memory is carried across the segments of a sequence.")
+    int seqLen;
+
+    @Option(names = "--held-out", paramLabel = "F", defaultValue = "0.05",
+            description = "Fraction held out: validation documents (several documents) or the tail (one) (default: ${DEFAULT-VALUE}).")
+    double heldOut;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "42",
+            description = "Seed of the split by document (default: ${DEFAULT-VALUE}, as in training).")
+    long seed;
+
+    @Option(names = "--max-sequences", paramLabel = "N", defaultValue = "0",
+            description = "Evaluate at most N sequences; 0 = all (default: ${DEFAULT-VALUE}).")
+    int maxSequences;
+
+    @Option(names = "--cache-dir", paramLabel = "DIR", description = "Token cache directory (default: ~/.cache/infini/tokens).")
+    Path cacheDir;
+
+    @Override
+    public Integer call() throws Exception {
+        if (seqLen < 2) {
+            throw new IllegalArgumentException("--seq-len must be at least 2, got " + seqLen);
+        }
+        if (maxSequences < 0) {
+            throw new IllegalArgumentException("--max-sequences must be >= 0, got " + maxSequences);
+        }
+        if (!(heldOut > 0 && heldOut < 1)) {
+            throw new IllegalArgumentException("--held-out must be in (0, 1), got " + heldOut);
+        }
+        Corpus c = corpus(corpus);
+        InfiniModel m = HfCheckpoint.load(model);
+        Tokenizer tok = Tokenizers.require(model, m.config(), "eval");
+        boolean byteLevel = tok instanceof ByteTokenizer;
+        TokenCache cache = cacheDir != null ? new TokenCache(cacheDir) : TokenCache.defaultCache();
+        TokenizedCorpus tc = cache.load(c, tok);
+        int[] stream = Perplexity.heldOut(tc, heldOut, seed, tok.eosId());
+        List<int[]> seqs = Perplexity.sequences(stream, seqLen, maxSequences);
+        if (seqs.isEmpty()) {
+            throw new IllegalArgumentException("--corpus " + corpus + ": the held-out text has fewer than 2 tokens");
+        }
+        int segsPerSeq = (seqs.get(0).length + m.config().segmentSize() - 1) / m.config().segmentSize();
+        log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", tc.name(),
+                stream.length, tc.numDocuments() == 1 ? "tail" : "validation split", tc.numDocuments(), seqs.size(),
+                seqs.get(0).length, m.config().segmentSize());
+        Progress progress = new Progress("eval", (long) seqs.size() * segsPerSeq);
+        long t0 = System.nanoTime();
+        double nll = 0;
+        long predicted = 0, tokens = 0;
+        for (int i = 0; i < seqs.size(); i++) {
+            int[] s = seqs.get(i);
+            long base = (long) i * segsPerSeq, tokBase = tokens;
+            nll += Perplexity.sequenceNll(m, s, (k, n, done) -> progress.update(base + k, tokBase + done));
+            predicted += s.length - 1;
+            tokens += s.length;
+        }
+        progress.finish();
+        double secs = (System.nanoTime() - t0) / 1e9;
+        double mean = nll / predicted;
+        PrintStream out = System.out;
+        out.printf("corpus %s, %d sequence(s) of %d tokens, %d predicted tokens%n", tc.name(), seqs.size(),
+                seqs.get(0).length, predicted);
+        out.printf("mean NLL %.4f nats/token, perplexity %.3f%s, %.1f tokens/s%n", mean, Math.exp(mean),
+                byteLevel ? String.format(", %.4f bits per byte", mean / Math.log(2)) : "", tokens / secs);
+        ObjectNode json = new ObjectMapper().createObjectNode();
+        json.put("corpus", tc.name());
+        json.put("seq_len", seqs.get(0).length);
+        json.put("sequences", seqs.size());
+        json.put("tokens", predicted);
+        json.put("mean_nll", mean);
+        json.put("perplexity", Math.exp(mean));
+        if (byteLevel) {
+            json.put("bits_per_byte", mean / Math.log(2));
+        } else {
+            json.putNull("bits_per_byte");
+        }
+        json.put("tokens_per_s", tokens / secs);
+        out.println(json);
+        out.flush();
+        return 0;
+    }
+
+    /** A bundled corpus by name, or a path. */
+    static Corpus corpus(String nameOrPath) {
+        switch (nameOrPath) {
+            case "moby-dick":
+                return Corpus.mobyDick();
+            case "moby-dick-chapters":
+                return Corpus.mobyDickChapters();
+            case "sotu":
+                return Corpus.stateOfTheUnion();
+            default:
+                Path p = Path.of(nameOrPath);
+                if (!Files.exists(p)) {
+                    throw new IllegalArgumentException("--corpus " + nameOrPath
+                            + ": neither a bundled corpus (moby-dick, moby-dick-chapters, sotu) nor an existing file or folder");
+                }
+                return Corpus.fromPath(p);
+        }
+    }
+}

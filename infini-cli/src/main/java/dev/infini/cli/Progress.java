@@ -1,0 +1,54 @@
+package dev.infini.cli;
+
+import java.io.PrintStream;
+
+/** A one-line progress bar on stderr for long work (redrawn in place on a terminal, sparse otherwise). */
+final class Progress {
+    private final String label;
+    private final long total;
+    private final long start = System.nanoTime();
+    private final PrintStream err = System.err;
+    private final boolean tty = System.console() != null;
+    private long lastPrint;
+    private boolean printed;
+
+    Progress(String label, long total) {
+        this.label = label;
+        this.total = total;
+    }
+
+    void update(long done, long tokens) {
+        long now = System.nanoTime();
+        if (total <= 1 || (now - lastPrint < (tty ? 200_000_000L : 5_000_000_000L) && done < total)) {
+            return;
+        }
+        lastPrint = now;
+        double secs = (now - start) / 1e9;
+        int width = 30;
+        int fill = (int) (width * done / total);
+        String bar = "#".repeat(fill) + "-".repeat(width - fill);
+        double eta = done == 0 ? 0 : secs / done * (total - done);
+        String line = String.format("%s [%s] %d/%d segments, %.0f tok/s, ETA %.0fs", label, bar, done, total,
+                tokens / Math.max(secs, 1e-9), eta);
+        err.print(tty ? "\r" + line : line + "\n");
+        printed = true;
+    }
+
+    /** Shows a ready-made status line (throttled like {@link #update}). */
+    void line(String text) {
+        long now = System.nanoTime();
+        if (now - lastPrint < (tty ? 200_000_000L : 5_000_000_000L)) {
+            return;
+        }
+        lastPrint = now;
+        err.print(tty ? "\r" + text + "   " : text + "\n");
+        err.flush();
+        printed = true;
+    }
+
+    void finish() {
+        if (printed && tty) {
+            err.println();
+        }
+    }
+}
