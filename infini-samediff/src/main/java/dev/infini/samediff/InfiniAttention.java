@@ -5,7 +5,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * The Infini-attention equations, written once (Munkhdalai et al. 2024, arXiv 2404.07143, section 2.1;
- * {@code infini-attention-spec.md} fixes the choices the paper leaves open). Every engine and adapter
+ * {@code docs/spec.md} fixes the choices the paper leaves open). Every engine and adapter
  * that builds an Infini-attention layer calls {@link #apply}: the SameDiff decoder graph
  * ({@link DecoderGraph}) and the Deeplearning4j layer adapters; token-by-token decoding calls {@link #step},
  * the same code with a key/value cache of the current segment in front of the new token.
