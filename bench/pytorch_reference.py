@@ -116,10 +116,18 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--full", action="store_true", help="keep the graph across segments (no detach)")
+    # The shape (default: the tiny preset); the side-by-side script passes shapes A, B and C.
+    ap.add_argument("--vocab", type=int, default=260)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=1)
+    ap.add_argument("--head-dim", type=int, default=64)
+    ap.add_argument("--intermediate", type=int, default=1024)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Model()
+    model = Model(a.vocab, a.hidden, a.layers, a.heads, a.kv_heads, a.head_dim, a.intermediate)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     data = torch.randint(0, 256, (a.batch, a.seq_len + 1))
 
@@ -151,7 +159,9 @@ def main():
     secs = time.time() - t0
     print(json.dumps({"bench": "pytorch-reference", "torch": torch.__version__, "threads": a.threads,
                       "memory_gradient": "full-autograd" if a.full else "truncated", "seq_len": a.seq_len,
-                      "segment": a.segment, "batch": a.batch, "steps": a.steps,
+                      "segment": a.segment, "batch": a.batch, "steps": a.steps, "hidden": a.hidden,
+                      "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads, "head_dim": a.head_dim,
+                      "intermediate": a.intermediate,
                       "tokens_per_s": round(a.batch * a.seq_len * a.steps / secs),
                       "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 

@@ -43,10 +43,28 @@ final class BenchCommand implements Runnable {
         @Option(names = "--batch", defaultValue = "1") int batch;
         @Option(names = "--steps", defaultValue = "3", description = "Measured steps (after one warm-up step).") int steps;
         @Option(names = "--memory-gradient", defaultValue = "full") String mode;
+        @Option(names = "--hidden", description = "Override the preset's hidden size.") Integer hidden;
+        @Option(names = "--layers", description = "Override the preset's layer count.") Integer layers;
+        @Option(names = "--heads", description = "Override the preset's query heads.") Integer heads;
+        @Option(names = "--kv-heads", description = "Override the preset's key/value heads.") Integer kvHeads;
+        @Option(names = "--head-dim", description = "Override the preset's head dimension.") Integer headDim;
+        @Option(names = "--intermediate", description = "Override the preset's MLP size.") Integer intermediate;
+
+        /** The preset with the shape overrides given. */
+        InfiniConfig shape() {
+            InfiniConfig.Builder b = Presets.get(preset).toBuilder().segmentSize(segment);
+            if (hidden != null) b.hiddenSize(hidden);
+            if (layers != null) b.numLayers(layers);
+            if (heads != null) b.numHeads(heads);
+            if (kvHeads != null) b.numKvHeads(kvHeads);
+            if (headDim != null) b.headDim(headDim);
+            if (intermediate != null) b.intermediateSize(intermediate);
+            return b.build();
+        }
 
         @Override
         public Integer call() {
-            InfiniConfig c = Presets.get(preset).withSegmentSize(segment);
+            InfiniConfig c = shape();
             InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
             MemoryGradient mg = MemoryGradient.parse(mode);
             OptimizerStep step = new OptimizerStep(model, segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
@@ -69,7 +87,9 @@ final class BenchCommand implements Runnable {
             double secs = (System.nanoTime() - t0) / 1e9;
             double cpu = Rss.cpuSeconds() - cpu0;
             ObjectNode n = new ObjectMapper().createObjectNode();
-            n.put("bench", "train").put("preset", preset).put("memory_gradient", mg.key()).put("seq_len", seqLen)
+            n.put("bench", "train").put("preset", preset).put("hidden", c.hiddenSize()).put("layers", c.numLayers())
+                    .put("heads", c.numHeads()).put("kv_heads", c.numKvHeads()).put("head_dim", c.headDim())
+                    .put("intermediate", c.intermediateSize()).put("memory_gradient", mg.key()).put("seq_len", seqLen)
                     .put("segment", segment).put("batch", batch).put("steps", steps)
                     .put("tokens_per_s", Math.round((double) batch * seqLen * steps / secs))
                     .put("seconds_per_step", Math.round(secs / steps * 1000) / 1000.0)
