@@ -123,8 +123,8 @@ public final class InfiniAttention {
             value = v.sub(prefix + ".delta", retrieved);
         }
         SDVariable mNext = m.add(mOutName, sd.mmul(prefix + ".kv", sKt, value));    // [B,Hkv,d,d]
-        SDVariable zNext = z.add(zOutName, sKt.sum(prefix + ".ksum", true, 3));     // [B,Hkv,d,1]
-        return new SDVariable[] {mNext, zNext};
+        SDVariable zNext = z.add(prefix + ".z_next_col", sKt.sum(prefix + ".ksum", true, 3));   // [B,Hkv,d,1]
+        return new SDVariable[] {mNext, sd.reshape(zOutName, zNext, b, nkv, d)};     // z' [B,Hkv,d]
     }
 
     /**
@@ -169,6 +169,8 @@ public final class InfiniAttention {
                                       String mOutName, String zOutName) {
         int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), nkv = dims.numKvHeads(), d = dims.headDim();
         int g = dims.group();
+        // z comes in as [B,Hkv,d] (MemoryState's layout) and is used as a column, so reading it is a matrix product.
+        SDVariable zCol = sd.reshape(p + ".z_col", z, b, nkv, d, 1);                  // [B,Hkv,d,1]
 
         // Projections, weights [out, in]: y = x W^T.
         SDVariable q = sd.mmul(p + ".q", h, w.qProj(), false, true, false);          // [B*S, H*d]
@@ -196,7 +198,7 @@ public final class InfiniAttention {
         SDVariable aDot = sd.mmul(p + ".a_dot", probs, values);                       // [B,Hkv,g*S,d]
 
         // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
-        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z, b, nkv, d);
+        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, zCol, b, nkv, d);
 
         // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head, mixed in the
         // concat layout [B*S, H*d] with the gate expanded to full size.
@@ -216,7 +218,7 @@ public final class InfiniAttention {
         // Memory write of this segment (padded positions zeroed out of sigma(K)).
         SDVariable maskK = expandColumn(sd, p + ".mask_k", ctx.tokenMask(), (long) nkv * d);
         SDVariable sK = toHeads(sd, p + ".sigma_k", sigma(sd, p + ".sigma_k_raw", k).mul(maskK), b, s, nkv, d);
-        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, b, nkv, d, mOutName, zOutName);
+        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, zCol, b, nkv, d, mOutName, zOutName);
         return new SDVariable[] {out, mem[0], mem[1]};
     }
 
