@@ -5,7 +5,7 @@ import org.nd4j.autodiff.samediff.SameDiff;
 
 /**
  * The Infini-attention equations, written once (Munkhdalai et al. 2024, arXiv 2404.07143, section 2.1;
- * {@code infini-attention-spec.md} fixes the choices the paper leaves open). Every engine and adapter
+ * {@code docs/spec.md} fixes the choices the paper leaves open). Every engine and adapter
  * that builds an Infini-attention layer calls {@link #apply}: the SameDiff decoder graph
  * ({@link DecoderGraph}) and the Deeplearning4j layer adapters; token-by-token decoding calls {@link #step},
  * the same code with a key/value cache of the current segment in front of the new token.
@@ -97,8 +97,9 @@ public final class InfiniAttention {
         SDVariable num = sd.mmul(name + ".num", sQ, m);                        // [B,Hkv,R,d]
         SDVariable den = sd.mmul(name + ".den", sQ, z).add(EPS);               // [B,Hkv,R,1]
         // Expand the derived column, never z itself: in M2.1 no gradient reaches a placeholder through
-        // an op whose other inputs are constants (reshape, expand_dims, a product with ones); the
-        // gradient check test catches it.
+        // an op whose other inputs are constants (reshape, expand_dims, a product with ones) unless the
+        // placeholder was named when the gradient function was built, as GraphRuntime does for the memory
+        // (z's own reshape to a column relies on that); the gradient check test catches it.
         String onesName = "ones.rows." + z.dataType() + "." + b + "x" + nkv + "x" + d;
         SDVariable onesRows = sd.hasVariable(onesName) ? sd.getVariable(onesName)
                 : sd.constant(onesName, org.nd4j.linalg.factory.Nd4j.ones(z.dataType(), b, nkv, 1, d));
@@ -110,8 +111,8 @@ public final class InfiniAttention {
      * {@code M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))}; both {@code z + sum_t sigma(K_t)}.
      * {@code sK} rows of padded positions must already be zero, which keeps them out of M and z.
      *
-     * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}
-     * @return {@code {M', z'}} shaped like the inputs
+     * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}; {@code z} a column {@code [B, Hkv, d, 1]}
+     * @return {@code {M' [B, Hkv, d, d], z' [B, Hkv, d]}}
      */
     public static SDVariable[] write(SameDiff sd, String prefix, MemoryUpdate rule, SDVariable sK, SDVariable v,
                                      SDVariable m, SDVariable z, long b, long nkv, long d,
@@ -134,9 +135,10 @@ public final class InfiniAttention {
      *
      * @param h      normalised hidden states {@code [B*S, D]}
      * @param m      memory {@code [B, Hkv, d, d]} before this segment
-     * @param z      normaliser {@code [B, Hkv, d, 1]} before this segment (a column, so that reading it is a
-     *               matrix product; {@link MemoryState} holds it as {@code [B, Hkv, d]})
-     * @return the projected output {@code [B*S, D]} and {@code {M', z'}} named {@code mOutName}, {@code zOutName}
+     * @param z      normaliser {@code [B, Hkv, d]} before this segment ({@link MemoryState}'s layout; reshaped to a
+     *               column inside, so that reading it is a matrix product)
+     * @return the projected output {@code [B*S, D]} and {@code {M' [B, Hkv, d, d], z' [B, Hkv, d]}} named
+     *         {@code mOutName}, {@code zOutName}
      */
     public static SDVariable[] apply(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
                                      SegmentContext ctx, SDVariable h, SDVariable m, SDVariable z,
@@ -169,7 +171,8 @@ public final class InfiniAttention {
                                       String mOutName, String zOutName) {
         int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), nkv = dims.numKvHeads(), d = dims.headDim();
         int g = dims.group();
-        // z comes in as [B,Hkv,d] (MemoryState's layout) and is used as a column, so reading it is a matrix product.
+        // z comes in as [B,Hkv,d] (MemoryState's layout) and is used as a column, so reading it is a matrix product;
+        // its gradient crosses this reshape because GraphRuntime names the memory when building the gradient function.
         SDVariable zCol = sd.reshape(p + ".z_col", z, b, nkv, d, 1);                  // [B,Hkv,d,1]
 
         // Projections, weights [out, in]: y = x W^T.
