@@ -97,8 +97,9 @@ public final class InfiniAttention {
         SDVariable num = sd.mmul(name + ".num", sQ, m);                        // [B,Hkv,R,d]
         SDVariable den = sd.mmul(name + ".den", sQ, z).add(EPS);               // [B,Hkv,R,1]
         // Expand the derived column, never z itself: in M2.1 no gradient reaches a placeholder through
-        // an op whose other inputs are constants (reshape, expand_dims, a product with ones); the
-        // gradient check test catches it.
+        // an op whose other inputs are constants (reshape, expand_dims, a product with ones) unless the
+        // placeholder was named when the gradient function was built, as GraphRuntime does for the memory
+        // (z's own reshape to a column relies on that); the gradient check test catches it.
         String onesName = "ones.rows." + z.dataType() + "." + b + "x" + nkv + "x" + d;
         SDVariable onesRows = sd.hasVariable(onesName) ? sd.getVariable(onesName)
                 : sd.constant(onesName, org.nd4j.linalg.factory.Nd4j.ones(z.dataType(), b, nkv, 1, d));
@@ -110,8 +111,8 @@ public final class InfiniAttention {
      * {@code M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))}; both {@code z + sum_t sigma(K_t)}.
      * {@code sK} rows of padded positions must already be zero, which keeps them out of M and z.
      *
-     * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}
-     * @return {@code {M', z'}} shaped like the inputs
+     * @param sK {@code [B, Hkv, S, d]}; {@code v} {@code [B, Hkv, S, d]}; {@code z} a column {@code [B, Hkv, d, 1]}
+     * @return {@code {M' [B, Hkv, d, d], z' [B, Hkv, d]}}
      */
     public static SDVariable[] write(SameDiff sd, String prefix, MemoryUpdate rule, SDVariable sK, SDVariable v,
                                      SDVariable m, SDVariable z, long b, long nkv, long d,
@@ -123,8 +124,8 @@ public final class InfiniAttention {
             value = v.sub(prefix + ".delta", retrieved);
         }
         SDVariable mNext = m.add(mOutName, sd.mmul(prefix + ".kv", sKt, value));    // [B,Hkv,d,d]
-        SDVariable zNext = z.add(zOutName, sKt.sum(prefix + ".ksum", true, 3));     // [B,Hkv,d,1]
-        return new SDVariable[] {mNext, zNext};
+        SDVariable zNext = z.add(prefix + ".z_next_col", sKt.sum(prefix + ".ksum", true, 3));   // [B,Hkv,d,1]
+        return new SDVariable[] {mNext, sd.reshape(zOutName, zNext, b, nkv, d)};     // z' [B,Hkv,d]
     }
 
     /**
@@ -134,9 +135,10 @@ public final class InfiniAttention {
      *
      * @param h      normalised hidden states {@code [B*S, D]}
      * @param m      memory {@code [B, Hkv, d, d]} before this segment
-     * @param z      normaliser {@code [B, Hkv, d, 1]} before this segment (a column, so that reading it is a
-     *               matrix product; {@link MemoryState} holds it as {@code [B, Hkv, d]})
-     * @return the projected output {@code [B*S, D]} and {@code {M', z'}} named {@code mOutName}, {@code zOutName}
+     * @param z      normaliser {@code [B, Hkv, d]} before this segment ({@link MemoryState}'s layout; reshaped to a
+     *               column inside, so that reading it is a matrix product)
+     * @return the projected output {@code [B*S, D]} and {@code {M' [B, Hkv, d, d], z' [B, Hkv, d]}} named
+     *         {@code mOutName}, {@code zOutName}
      */
     public static SDVariable[] apply(SameDiff sd, String p, Dims dims, MemoryUpdate rule, Weights w,
                                      SegmentContext ctx, SDVariable h, SDVariable m, SDVariable z,
@@ -169,6 +171,9 @@ public final class InfiniAttention {
                                       String mOutName, String zOutName) {
         int b = dims.batch(), s = dims.seqLen(), nh = dims.numHeads(), nkv = dims.numKvHeads(), d = dims.headDim();
         int g = dims.group();
+        // z comes in as [B,Hkv,d] (MemoryState's layout) and is used as a column, so reading it is a matrix product;
+        // its gradient crosses this reshape because GraphRuntime names the memory when building the gradient function.
+        SDVariable zCol = sd.reshape(p + ".z_col", z, b, nkv, d, 1);                  // [B,Hkv,d,1]
 
         // Projections, weights [out, in]: y = x W^T.
         SDVariable q = sd.mmul(p + ".q", h, w.qProj(), false, true, false);          // [B*S, H*d]
@@ -196,7 +201,7 @@ public final class InfiniAttention {
         SDVariable aDot = sd.mmul(p + ".a_dot", probs, values);                       // [B,Hkv,g*S,d]
 
         // A_mem = sigma(Q) M / (sigma(Q) z + eps), read before the update; Q, K before RoPE.
-        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, z, b, nkv, d);
+        SDVariable aMem = read(sd, p + ".a_mem", sigma(sd, p + ".sigma_q", qRawG), m, zCol, b, nkv, d);
 
         // A = sigmoid(g_h) A_mem + (1 - sigmoid(g_h)) A_dot, one gate per query head, mixed in the
         // concat layout [B*S, H*d] with the gate expanded to full size.
@@ -216,7 +221,7 @@ public final class InfiniAttention {
         // Memory write of this segment (padded positions zeroed out of sigma(K)).
         SDVariable maskK = expandColumn(sd, p + ".mask_k", ctx.tokenMask(), (long) nkv * d);
         SDVariable sK = toHeads(sd, p + ".sigma_k", sigma(sd, p + ".sigma_k_raw", k).mul(maskK), b, s, nkv, d);
-        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, z, b, nkv, d, mOutName, zOutName);
+        SDVariable[] mem = write(sd, p + ".mem", rule, sK, vH, m, zCol, b, nkv, d, mOutName, zOutName);
         return new SDVariable[] {out, mem[0], mem[1]};
     }
 

@@ -1,5 +1,6 @@
 package dev.infini.samediff;
 
+import dev.infini.samediff.runtime.GraphRuntime;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -25,6 +26,7 @@ public final class InfiniModel {
     private final Map<String, INDArray> weights;
     private final DataType dtype;
     private final Map<String, DecoderGraph> graphs = new HashMap<>();
+    private final GraphRuntime runtime = new GraphRuntime();
 
     private InfiniModel(InfiniConfig config, Map<String, INDArray> weights, DataType dtype) {
         this.config = config;
@@ -100,6 +102,7 @@ public final class InfiniModel {
         if (g == null) {
             long t0 = System.nanoTime();
             g = DecoderGraph.build(config, weights, batch, seqLen, dtype, withLoss);
+            runtime.register(g.sameDiff(), g.gradientPlaceholders());
             graphs.put(key, g);
             log.debug("built decoder graph {} in {} ms", key, (System.nanoTime() - t0) / 1_000_000);
         }
@@ -113,33 +116,19 @@ public final class InfiniModel {
         if (g == null) {
             long t0 = System.nanoTime();
             g = DecoderGraph.buildStep(config, weights, batch, dtype);
+            runtime.register(g.sameDiff());
             graphs.put(key, g);
             log.debug("built decode-step graph {} in {} ms", key, (System.nanoTime() - t0) / 1_000_000);
         }
         return g;
     }
 
-    /** How often long loops (runner, trainer) call {@link #releaseSessions}, in segments. */
-    public static final int RELEASE_EVERY_SEGMENTS = 16;
-
     /**
-     * Lets go of memory that SameDiff M2.1 holds on to across calls, for loops over many segments:
-     * <ul>
-     *   <li>the graphs' per-thread execution sessions, which remember the id of every array they ever freed
-     *       (~20 KB of heap per call: token-by-token decoding would grow without bound); the next call starts
-     *       a new session;</li>
-     *   <li>the off-heap buffers of arrays that are no longer referenced, which are only freed when the JVM
-     *       collects their handles: those handles are small, so the heap rarely fills, and a 65,536-token
-     *       training step grew the process to over 2 GB (577 MB with a collection every 16 segments, at the
-     *       same speed). ND4J's periodic-GC setting did not fire during SameDiff execution, hence the
-     *       explicit collection.</li>
-     * </ul>
+     * The owner of this model's graphs' gradient functions and of the release of their sessions: long loops
+     * call its {@link GraphRuntime#segmentDone} after every segment.
      */
-    public synchronized void releaseSessions() {
-        for (DecoderGraph g : graphs.values()) {
-            g.releaseSessions();
-        }
-        System.gc();
+    public GraphRuntime runtime() {
+        return runtime;
     }
 
     /** Logits {@code [B, S, V]} of one segment and the memory after it. */
@@ -156,7 +145,7 @@ public final class InfiniModel {
     public SegmentOutput forwardSegment(INDArray ids, INDArray mask, MemoryState memory) {
         DecoderGraph g = graphFor(ids, mask, memory);
         Map<String, INDArray> out = g.sameDiff().output(placeholders(ids, mask, memory), outputNames(false));
-        return new SegmentOutput(out.get(DecoderGraph.LOGITS), nextMemory(out));
+        return new SegmentOutput(out.get(GraphNames.LOGITS), nextMemory(out));
     }
 
     DecoderGraph graphFor(INDArray ids, INDArray mask, MemoryState memory) {
@@ -177,15 +166,33 @@ public final class InfiniModel {
     /** The placeholder map of one segment (ids as int32, mask and memory in the model's dtype). */
     public Map<String, INDArray> placeholders(INDArray ids, INDArray mask, MemoryState memory) {
         checkIds(ids);
+        Map<String, INDArray> ph = memoryPlaceholders(memory);
+        ph.put(GraphNames.INPUT_IDS, ids.dataType() == DataType.INT32 ? ids : ids.castTo(DataType.INT32));
+        ph.put(GraphNames.ATTENTION_MASK, mask == null ? Nd4j.ones(dtype, ids.shape()) : mask.castTo(dtype));
+        return ph;
+    }
+
+    /** A new placeholder map holding every layer's incoming memory ({@code M}, {@code z}) in the model's dtype. */
+    public Map<String, INDArray> memoryPlaceholders(MemoryState memory) {
         Map<String, INDArray> ph = new HashMap<>();
-        ph.put(DecoderGraph.INPUT_IDS, ids.dataType() == DataType.INT32 ? ids : ids.castTo(DataType.INT32));
-        ph.put(DecoderGraph.ATTENTION_MASK, mask == null ? Nd4j.ones(dtype, ids.shape()) : mask.castTo(dtype));
         for (int i = 0; i < config.numLayers(); i++) {
-            ph.put(DecoderGraph.memoryM(i), memory.m(i).dataType() == dtype ? memory.m(i) : memory.m(i).castTo(dtype));
-            INDArray z = memory.z(i).dataType() == dtype ? memory.z(i) : memory.z(i).castTo(dtype);
-            ph.put(DecoderGraph.memoryZ(i), z.reshape(z.size(0), z.size(1), z.size(2), 1));
+            ph.put(GraphNames.memoryM(i), memory.m(i).dataType() == dtype ? memory.m(i) : memory.m(i).castTo(dtype));
+            ph.put(GraphNames.memoryZ(i), memory.z(i).dataType() == dtype ? memory.z(i) : memory.z(i).castTo(dtype));
         }
         return ph;
+    }
+
+    /**
+     * Adds the upstream gradients of the memory a training graph returns ({@link GraphNames#memoryMGrad},
+     * {@link GraphNames#memoryZGrad}) to {@code ph}: {@code upstream} holds them in the memory's layout, or is
+     * null for zeros (the last segment, or memory treated as a constant).
+     */
+    public void putMemoryGradients(Map<String, INDArray> ph, MemoryState upstream, int batch) {
+        MemoryState g = upstream != null ? upstream : zeroMemory(batch);
+        for (int i = 0; i < config.numLayers(); i++) {
+            ph.put(GraphNames.memoryMGrad(i), g.m(i));
+            ph.put(GraphNames.memoryZGrad(i), g.z(i));
+        }
     }
 
     private void checkIds(INDArray ids) {
@@ -203,13 +210,13 @@ public final class InfiniModel {
     public String[] outputNames(boolean withLoss) {
         String[] names = new String[1 + 2 * config.numLayers() + (withLoss ? 1 : 0)];
         int k = 0;
-        names[k++] = DecoderGraph.LOGITS;
+        names[k++] = GraphNames.LOGITS;
         for (int i = 0; i < config.numLayers(); i++) {
-            names[k++] = DecoderGraph.memoryMNext(i);
-            names[k++] = DecoderGraph.memoryZNext(i);
+            names[k++] = GraphNames.memoryMNext(i);
+            names[k++] = GraphNames.memoryZNext(i);
         }
         if (withLoss) {
-            names[k] = DecoderGraph.LOSS;
+            names[k] = GraphNames.LOSS;
         }
         return names;
     }
@@ -219,9 +226,8 @@ public final class InfiniModel {
         INDArray[] m = new INDArray[config.numLayers()];
         INDArray[] z = new INDArray[config.numLayers()];
         for (int i = 0; i < m.length; i++) {
-            m[i] = out.get(DecoderGraph.memoryMNext(i));
-            INDArray zc = out.get(DecoderGraph.memoryZNext(i));
-            z[i] = zc.reshape(zc.size(0), zc.size(1), zc.size(2));
+            m[i] = out.get(GraphNames.memoryMNext(i));
+            z[i] = out.get(GraphNames.memoryZNext(i));
         }
         return new MemoryState(m, z);
     }

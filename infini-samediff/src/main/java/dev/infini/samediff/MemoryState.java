@@ -9,7 +9,9 @@ import java.util.Arrays;
 /**
  * The compressive memory of every layer: {@code M [batch, Hkv, d, d]} and {@code z [batch, Hkv, d]},
  * zero before the first segment, passed into each segment and returned updated. A value: the arrays
- * are never modified in place by this project.
+ * are never modified in place by this project. It may hold any number of layers (one, inside a DL4J
+ * layer), and also carries gradients with respect to a memory (same shapes), as
+ * {@link dev.infini.samediff.train.SegmentRecurrence} passes them from segment to segment.
  */
 public final class MemoryState {
     private final INDArray[] m;

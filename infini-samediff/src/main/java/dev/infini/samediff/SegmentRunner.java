@@ -84,9 +84,7 @@ public final class SegmentRunner {
             InfiniModel.SegmentOutput out = model.forwardSegment(segIds, segMask, state);
             logits.add(out.logits());
             state = carryMemory || k == segs.size() - 1 ? out.memory() : initial;
-            if ((k + 1) % InfiniModel.RELEASE_EVERY_SEGMENTS == 0) {
-                model.releaseSessions();
-            }
+            model.runtime().segmentDone();
             if (listener != null) {
                 listener.segmentDone(k + 1, segs.size(), se[1]);
             }

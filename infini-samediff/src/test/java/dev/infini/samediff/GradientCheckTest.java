@@ -46,19 +46,19 @@ class GradientCheckTest {
                 labels.putScalar(r, rnd.nextInt(c.vocabSize()), 1.0);
             }
         }
-        ph.put(DecoderGraph.LABELS, labels);
+        ph.put(GraphNames.LABELS, labels);
         // Upstream gradients of the memory this segment returns (what the segment after would send back).
         for (int l = 0; l < c.numLayers(); l++) {
-            ph.put(DecoderGraph.memoryMGrad(l), Nd4j.randn(40L + l, new long[] {b, c.numKvHeads(), c.headDim(), c.headDim()}).muli(0.1));
-            ph.put(DecoderGraph.memoryZGrad(l), Nd4j.randn(50L + l, new long[] {b, c.numKvHeads(), c.headDim(), 1}).muli(0.1));
+            ph.put(GraphNames.memoryMGrad(l), Nd4j.randn(40L + l, new long[] {b, c.numKvHeads(), c.headDim(), c.headDim()}).muli(0.1));
+            ph.put(GraphNames.memoryZGrad(l), Nd4j.randn(50L + l, new long[] {b, c.numKvHeads(), c.headDim()}).muli(0.1));
         }
 
         List<String> wrt = new ArrayList<>(g.parameterNames());
         for (int l = 0; l < c.numLayers(); l++) {
-            wrt.add(DecoderGraph.memoryM(l));
-            wrt.add(DecoderGraph.memoryZ(l));
+            wrt.add(GraphNames.memoryM(l));
+            wrt.add(GraphNames.memoryZ(l));
         }
-        Map<String, INDArray> grads = sd.calculateGradients(ph, wrt);
+        Map<String, INDArray> grads = model.runtime().outputsAndGradients(sd, ph, List.of(), wrt);
 
         Set<TensorNames.Kind> kindsChecked = EnumSet.noneOf(TensorNames.Kind.class);
         double eps = 1e-6;
@@ -102,6 +102,6 @@ class GradientCheckTest {
     }
 
     private static double loss(SameDiff sd, Map<String, INDArray> ph) {
-        return sd.output(ph, DecoderGraph.LOSS).get(DecoderGraph.LOSS).getDouble(0);
+        return sd.output(ph, GraphNames.LOSS).get(GraphNames.LOSS).getDouble(0);
     }
 }

@@ -66,7 +66,7 @@ public final class DecodeBench {
 
     /** A full GC outside the timed part, so that memory figures show what is live, not what awaits collection. */
     static void settle() {
-        System.gc();
+        dev.infini.samediff.runtime.GraphRuntime.collectGarbage();
         try {
             Thread.sleep(50);
         } catch (InterruptedException e) {

@@ -1,6 +1,7 @@
 package dev.infini.samediff.decode;
 
 import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
@@ -10,7 +11,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.function.IntConsumer;
 
@@ -141,21 +141,15 @@ public final class StreamingDecoder {
         ids.get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).assign(Nd4j.createFromArray(tail).reshape(1, n));
         mask.get(NDArrayIndex.all(), NDArrayIndex.interval(0, n)).assign(1);
         DecoderGraph g = model.graph(1, segment, false);
-        String[] names = new String[1 + 2 * cacheK.length];
-        names[0] = DecoderGraph.LOGITS;
+        Map<String, INDArray> out = g.sameDiff().output(model.placeholders(ids, mask, memory), keyValueOutputs());
         for (int i = 0; i < cacheK.length; i++) {
-            names[1 + 2 * i] = DecoderGraph.layerKeys(i);
-            names[2 + 2 * i] = DecoderGraph.layerValues(i);
-        }
-        Map<String, INDArray> out = g.sameDiff().output(model.placeholders(ids, mask, memory), names);
-        for (int i = 0; i < cacheK.length; i++) {
-            cacheK[i].assign(out.get(DecoderGraph.layerKeys(i)));
-            cacheV[i].assign(out.get(DecoderGraph.layerValues(i)));
+            cacheK[i].assign(out.get(GraphNames.layerKeys(i)));
+            cacheV[i].assign(out.get(GraphNames.layerValues(i)));
         }
         System.arraycopy(tail, 0, segmentTokens, 0, n);
         filled = n;
         position += n;
-        return out.get(DecoderGraph.LOGITS).get(NDArrayIndex.point(0), NDArrayIndex.point(n - 1), NDArrayIndex.all());
+        return out.get(GraphNames.LOGITS).get(NDArrayIndex.point(0), NDArrayIndex.point(n - 1), NDArrayIndex.all());
     }
 
     /**
@@ -166,29 +160,21 @@ public final class StreamingDecoder {
         checkIds(new int[] {token});
         int pos = filled;
         DecoderGraph g = model.stepGraph(1);
-        Map<String, INDArray> ph = new HashMap<>();
-        ph.put(DecoderGraph.STEP_INPUT_ID, Nd4j.createFromArray(new int[] {token}));
-        ph.put(DecoderGraph.STEP_POSITION, Nd4j.createFromArray(new int[] {pos}));
+        Map<String, INDArray> ph = model.memoryPlaceholders(memory);
+        ph.put(GraphNames.STEP_INPUT_ID, Nd4j.createFromArray(new int[] {token}));
+        ph.put(GraphNames.STEP_POSITION, Nd4j.createFromArray(new int[] {pos}));
         for (int i = 0; i < cacheK.length; i++) {
-            ph.put(DecoderGraph.memoryM(i), memory.m(i).castTo(dtype));
-            INDArray z = memory.z(i);
-            ph.put(DecoderGraph.memoryZ(i), z.castTo(dtype).reshape(z.size(0), z.size(1), z.size(2), 1));
-            ph.put(DecoderGraph.cacheKeys(i), cacheK[i]);
-            ph.put(DecoderGraph.cacheValues(i), cacheV[i]);
+            ph.put(GraphNames.cacheKeys(i), cacheK[i]);
+            ph.put(GraphNames.cacheValues(i), cacheV[i]);
         }
-        String[] names = new String[1 + 2 * cacheK.length];
-        names[0] = DecoderGraph.LOGITS;
-        for (int i = 0; i < cacheK.length; i++) {
-            names[1 + 2 * i] = DecoderGraph.layerKeys(i);
-            names[2 + 2 * i] = DecoderGraph.layerValues(i);
-        }
+        String[] names = keyValueOutputs();
         Map<String, INDArray> out = g.sameDiff().output(ph, names);
-        INDArray logits = out.get(DecoderGraph.LOGITS).getRow(0).dup();
+        INDArray logits = out.get(GraphNames.LOGITS).getRow(0).dup();
         for (int i = 0; i < cacheK.length; i++) {
             cacheK[i].get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(pos), NDArrayIndex.all())
-                    .assign(out.get(DecoderGraph.layerKeys(i)).reshape(1, config.numKvHeads(), config.headDim()));
+                    .assign(out.get(GraphNames.layerKeys(i)).reshape(1, config.numKvHeads(), config.headDim()));
             cacheV[i].get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.point(pos), NDArrayIndex.all())
-                    .assign(out.get(DecoderGraph.layerValues(i)).reshape(1, config.numKvHeads(), config.headDim()));
+                    .assign(out.get(GraphNames.layerValues(i)).reshape(1, config.numKvHeads(), config.headDim()));
         }
         segmentTokens[pos] = token;
         filled++;
@@ -199,13 +185,26 @@ public final class StreamingDecoder {
         return logits;
     }
 
+    /** Logits and every layer's keys and values: what the segment and step graphs hand the cache. */
+    private String[] keyValueOutputs() {
+        String[] names = new String[1 + 2 * cacheK.length];
+        names[0] = GraphNames.LOGITS;
+        for (int i = 0; i < cacheK.length; i++) {
+            names[1 + 2 * i] = GraphNames.layerKeys(i);
+            names[2 + 2 * i] = GraphNames.layerValues(i);
+        }
+        return names;
+    }
+
     /** The full segment into memory: the segment graph over its tokens from the memory before it. */
     private void writeSegment() {
         INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
         memory = model.forwardSegment(ids, null, memory).memory();
         segmentsWritten++;
         filled = 0;
-        model.releaseSessions(); // keeps the heap flat however long decoding goes on
+        // Every written segment, not every 16th: each decode step is a graph call whose session keeps ~20 KB,
+        // so releasing once per segment keeps the heap flat however long decoding goes on.
+        model.runtime().release();
     }
 
     /**

@@ -68,7 +68,8 @@ public final class HfCheckpoint {
         JsonNode cfgJson;
         Path cfgFile = dir.resolve(CONFIG);
         if (!Files.isRegularFile(cfgFile)) {
-            throw new SafeTensorsException(dir + ": no " + CONFIG + " (not a Hugging Face checkpoint directory)");
+            throw new java.nio.file.NoSuchFileException(cfgFile.toString(), null,
+                    "no " + CONFIG + " in " + dir + " (not a Hugging Face checkpoint directory)");
         }
         try {
             cfgJson = JSON.readTree(cfgFile.toFile());

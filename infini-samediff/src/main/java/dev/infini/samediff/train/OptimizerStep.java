@@ -47,7 +47,7 @@ public final class OptimizerStep {
                 INDArray a = sum.putIfAbsent(k, g);
                 if (a != null) {
                     a.addi(g);
-                    SegmentGradients.release(g);
+                    SegmentRecurrence.release(g);
                 }
             });
         }
@@ -62,7 +62,7 @@ public final class OptimizerStep {
         double loss = nll * scale;
         if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
             log.warn("non-finite loss {} or gradient norm {}: step skipped", loss, norm);
-            sum.values().forEach(SegmentGradients::release);
+            sum.values().forEach(SegmentRecurrence::release);
             return new Stats(loss, norm, tokens, true);
         }
         if (clipNorm > 0 && norm > clipNorm) {
@@ -72,7 +72,7 @@ public final class OptimizerStep {
             }
         }
         adam.update(model, sum, lr);
-        sum.values().forEach(SegmentGradients::release);
+        sum.values().forEach(SegmentRecurrence::release);
         return new Stats(loss, norm, tokens, false);
     }
 

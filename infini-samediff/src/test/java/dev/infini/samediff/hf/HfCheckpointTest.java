@@ -248,7 +248,9 @@ class HfCheckpointTest {
     void emptyDirectory() throws IOException {
         Path dir = tmp.resolve("empty");
         Files.createDirectories(dir);
-        assertContains(loadError(dir), "no config.json");
+        java.nio.file.NoSuchFileException missing = assertThrows(java.nio.file.NoSuchFileException.class,
+                () -> HfCheckpoint.load(dir));
+        assertContains(missing.getMessage(), "no config.json in " + dir);
         InfiniConfig c = TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.LINEAR, 4);
         c.write(dir.resolve("config.json"));
         assertContains(loadError(dir), "neither model.safetensors nor model.safetensors.index.json");

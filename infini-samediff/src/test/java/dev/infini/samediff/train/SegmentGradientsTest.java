@@ -1,6 +1,7 @@
 package dev.infini.samediff.train;
 
 import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
@@ -47,13 +48,13 @@ class SegmentGradientsTest {
         for (int k = 0; k < SEGMENTS; k++) {
             int[] se = {k * S, (k + 1) * S};
             Map<String, INDArray> seg = sg.placeholders(model.graph(B, S, true), b, se, model.zeroMemory(B), null);
-            ph.put(DecoderGraph.INPUT_IDS + "." + k, seg.get(DecoderGraph.INPUT_IDS));
-            ph.put(DecoderGraph.ATTENTION_MASK + "." + k, seg.get(DecoderGraph.ATTENTION_MASK));
-            ph.put(DecoderGraph.LABELS + "." + k, seg.get(DecoderGraph.LABELS));
+            ph.put(GraphNames.INPUT_IDS + "." + k, seg.get(GraphNames.INPUT_IDS));
+            ph.put(GraphNames.ATTENTION_MASK + "." + k, seg.get(GraphNames.ATTENTION_MASK));
+            ph.put(GraphNames.LABELS + "." + k, seg.get(GraphNames.LABELS));
             if (k == 0) {
                 for (int i = 0; i < c.numLayers(); i++) {
-                    ph.put(DecoderGraph.memoryM(i), seg.get(DecoderGraph.memoryM(i)));
-                    ph.put(DecoderGraph.memoryZ(i), seg.get(DecoderGraph.memoryZ(i)));
+                    ph.put(GraphNames.memoryM(i), seg.get(GraphNames.memoryM(i)));
+                    ph.put(GraphNames.memoryZ(i), seg.get(GraphNames.memoryZ(i)));
                 }
             }
         }
@@ -67,9 +68,9 @@ class SegmentGradientsTest {
             for (int k = 1; k < SEGMENTS; k++) {
                 for (int i = 0; i < c.numLayers(); i++) {
                     String prev = "seg" + (k - 1) + "/";
-                    Map<String, INDArray> out = conn.sameDiff().output(ph, prev + DecoderGraph.memoryMNext(i), prev + DecoderGraph.memoryZNext(i));
-                    mem.put("seg" + k + "/" + DecoderGraph.memoryM(i), out.get(prev + DecoderGraph.memoryMNext(i)));
-                    mem.put("seg" + k + "/" + DecoderGraph.memoryZ(i), out.get(prev + DecoderGraph.memoryZNext(i)));
+                    Map<String, INDArray> out = conn.sameDiff().output(ph, prev + GraphNames.memoryMNext(i), prev + GraphNames.memoryZNext(i));
+                    mem.put("seg" + k + "/" + GraphNames.memoryM(i), out.get(prev + GraphNames.memoryMNext(i)));
+                    mem.put("seg" + k + "/" + GraphNames.memoryZ(i), out.get(prev + GraphNames.memoryZNext(i)));
                 }
             }
             return unrolled(model, b, true, mem);

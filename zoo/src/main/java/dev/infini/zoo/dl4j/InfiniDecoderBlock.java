@@ -1,10 +1,13 @@
 package dev.infini.zoo.dl4j;
 
-import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.DecoderBlocks;
+import dev.infini.samediff.GraphTables;
 import dev.infini.samediff.InfiniAttention;
 import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.MemoryState;
 import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.TensorNames;
+import dev.infini.samediff.train.SegmentRecurrence;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.workspace.ArrayType;
@@ -32,7 +35,7 @@ import java.util.Map;
  * One Infini-attention decoder layer as a DL4J layer: hidden states {@code [B, T, D]} in and out, the
  * feature mask {@code [B, T]} as padding mask. Inside, the block is cut into segments
  * ({@link SegmentRunner#segments}) and each segment runs the core's layer graph
- * ({@link DecoderGraph#decoderLayer}: RMSNorm, {@link InfiniAttention#apply}, MLP) with the memory
+ * ({@link DecoderBlocks#decoderLayer}: RMSNorm, {@link InfiniAttention#apply}, MLP) with the memory
  * {@code M, z} passed from one segment to the next, starting from zero.
  *
  * <p>Back-propagation is exact through the memory of all segments, in one of two ways:
@@ -40,7 +43,7 @@ import java.util.Map;
  *   <li>{@code checkpointing = true}: the forward pass keeps only the layer input and the memory entering
  *   each segment; the backward pass goes through the segments in reverse, recomputing each one and
  *   feeding it the gradient of its output and of the memory it left; the gradient of its incoming
- *   memory goes to the segment before (like {@code train.SegmentGradients}). Peak memory: one segment's
+ *   memory goes to the segment before ({@link SegmentRecurrence}, as for the whole decoder). Peak memory: one segment's
  *   activations plus the per-segment memory states.</li>
  *   <li>{@code checkpointing = false}: one graph unrolled over all segments of the block, memory flowing
  *   inside it, differentiated at once: every segment's activations are alive together.</li>
@@ -111,7 +114,7 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
 
     static final class Impl extends InfiniLayerImpl<InfiniDecoderBlock> {
         /** Memory entering each segment, kept by a training forward pass for the backward pass. */
-        private List<INDArray[]> entering;
+        private List<MemoryState> entering;
         private INDArray enteringFor;
 
         Impl(NeuralNetConfiguration conf, DataType dtype) {
@@ -126,60 +129,62 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             return "layers." + lc().getLayerIndex();
         }
 
-        /** One segment: in {@code x, mask, M, z} (and upstream gradients for training); out {@code out, M.next, z.next}. */
+        /**
+         * One segment: in {@code x [B*S, D], mask [B, S], M [B, Hkv, d, d], z [B, Hkv, d]} (and the upstream
+         * gradients {@code out.grad, M.next.grad, z.next.grad} for training); out {@code out, M.next, z.next};
+         * loss: the surrogate objective {@link DecoderBlocks#memoryObjective} with base {@code sum(out * out.grad)}.
+         */
         private SameDiff segmentGraph(int b, int s) {
             InfiniConfig c = model();
-            int i = lc().getLayerIndex(), d = c.hiddenSize(), nkv = c.numKvHeads(), hd = c.headDim();
+            int i = lc().getLayerIndex(), d = c.hiddenSize();
             return graph("seg" + b + "x" + s, sd -> {
                 SDVariable x = sd.placeHolder("x", dataType, (long) b * s, d);
                 SDVariable mask = sd.placeHolder("mask", dataType, b, s);
-                SDVariable m = sd.placeHolder("M", dataType, b, nkv, hd, hd);
-                SDVariable z = sd.placeHolder("z", dataType, b, nkv, hd, 1);
-                InfiniAttention.SegmentContext ctx = DecoderGraph.segmentContext(sd, c, "", b, s, dataType, mask);
-                SDVariable[] r = DecoderGraph.decoderLayer(sd, c, prefix(), i, b, s, ctx, x, m, z, "M.next", "z.next");
+                SDVariable m = DecoderBlocks.memoryMPlaceholder(sd, "M", c, b, dataType);
+                SDVariable z = DecoderBlocks.memoryZPlaceholder(sd, "z", c, b, dataType);
+                InfiniAttention.SegmentContext ctx = GraphTables.segmentContext(sd, c, "", b, s, dataType, mask);
+                SDVariable[] r = DecoderBlocks.decoderLayer(sd, c, prefix(), i, b, s, ctx, x, m, z, "M.next", "z.next");
                 SDVariable out = sd.identity("out", r[0]);
                 SDVariable gOut = sd.placeHolder("out.grad", dataType, (long) b * s, d);
-                SDVariable gM = sd.placeHolder("M.next.grad", dataType, b, nkv, hd, hd);
-                SDVariable gZ = sd.placeHolder("z.next.grad", dataType, b, nkv, hd, 1);
-                SDVariable loss = out.mul(gOut).sum().add(r[1].mul(gM).sum()).add(r[2].mul(gZ).sum());
+                SDVariable loss = DecoderBlocks.memoryObjective(sd, c, b, dataType, out.mul(gOut).sum(),
+                        new SDVariable[] {r[1]}, new SDVariable[] {r[2]}, new String[] {"M.next.grad"},
+                        new String[] {"z.next.grad"});
                 sd.identity("loss", loss);
                 sd.setLossVariables("loss");
-                DecoderGraph.createGradFunction(sd, "x", "M", "z");
-            });
+            }, "x", "M", "z");
         }
 
-        /** All segments of a block in one graph, memory flowing inside it: in {@code x.k, mask.k, out.grad.k}. */
+        /**
+         * All segments of a block in one graph, memory flowing inside it ({@link DecoderBlocks#unroll}):
+         * in {@code x.k, mask.k, out.grad.k}; loss {@code sum_k sum(out_k * out.grad.k)}.
+         */
         private SameDiff unrolledGraph(int b, List<int[]> segs) {
             InfiniConfig c = model();
             int i = lc().getLayerIndex(), d = c.hiddenSize(), nkv = c.numKvHeads(), hd = c.headDim();
             StringBuilder key = new StringBuilder("unrolled" + b);
             segs.forEach(se -> key.append('_').append(se[1] - se[0]));
+            String[] xs = new String[segs.size()];
+            for (int k = 0; k < xs.length; k++) {
+                xs[k] = "x." + k;
+            }
             return graph(key.toString(), sd -> {
-                SDVariable m = sd.constant("M0", Nd4j.zeros(dataType, b, nkv, hd, hd));
-                SDVariable z = sd.constant("z0", Nd4j.zeros(dataType, b, nkv, hd, 1));
-                SDVariable loss = null;
-                for (int k = 0; k < segs.size(); k++) {
-                    int s = segs.get(k)[1] - segs.get(k)[0];
-                    String t = "seg" + k + "/";
-                    SDVariable x = sd.placeHolder("x." + k, dataType, (long) b * s, d);
-                    SDVariable mask = sd.placeHolder("mask." + k, dataType, b, s);
-                    InfiniAttention.SegmentContext ctx = DecoderGraph.segmentContext(sd, c, t, b, s, dataType, mask);
-                    SDVariable[] r = DecoderGraph.decoderLayer(sd, c, t + prefix(), i, b, s, ctx, x, m, z,
-                            t + "M.next", t + "z.next");
-                    SDVariable gOut = sd.placeHolder("out.grad." + k, dataType, (long) b * s, d);
-                    SDVariable term = r[0].mul(gOut).sum();
-                    loss = loss == null ? term : loss.add(term);
-                    m = r[1];
-                    z = r[2];
-                }
+                SDVariable m0 = sd.constant("M0", Nd4j.zeros(dataType, b, nkv, hd, hd));
+                SDVariable z0 = sd.constant("z0", Nd4j.zeros(dataType, b, nkv, hd));
+                SDVariable loss = DecoderBlocks.unroll(segs.size(), new SDVariable[] {m0}, new SDVariable[] {z0},
+                        (k, t, m, z) -> {
+                            int s = segs.get(k)[1] - segs.get(k)[0];
+                            SDVariable x = sd.placeHolder(xs[k], dataType, (long) b * s, d);
+                            SDVariable mask = sd.placeHolder("mask." + k, dataType, b, s);
+                            InfiniAttention.SegmentContext ctx = GraphTables.segmentContext(sd, c, t, b, s, dataType, mask);
+                            SDVariable[] r = DecoderBlocks.decoderLayer(sd, c, t + prefix(), i, b, s, ctx, x, m[0], z[0],
+                                    t + "M.next", t + "z.next");
+                            SDVariable gOut = sd.placeHolder("out.grad." + k, dataType, (long) b * s, d);
+                            return new DecoderBlocks.UnrolledTerm(r[0].mul(gOut).sum(), new SDVariable[] {r[1]},
+                                    new SDVariable[] {r[2]});
+                        }, null);
                 sd.identity("loss", loss);
                 sd.setLossVariables("loss");
-                String[] xs = new String[segs.size()];
-                for (int k = 0; k < xs.length; k++) {
-                    xs[k] = "x." + k;
-                }
-                DecoderGraph.createGradFunction(sd, xs);
-            });
+            }, xs);
         }
 
         private INDArray maskOrOnes() {
@@ -216,31 +221,12 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
 
         /** Segment by segment; with {@code keep} the memory entering each segment is kept for backprop. */
         private INDArray forward(boolean keep) {
-            InfiniConfig c = model();
-            int b = (int) input.size(0), d = c.hiddenSize(), nkv = c.numKvHeads(), hd = c.headDim();
-            INDArray x = input.castTo(dataType), mask = maskOrOnes();
-            INDArray m = Nd4j.zeros(dataType, b, nkv, hd, hd), z = Nd4j.zeros(dataType, b, nkv, hd, 1);
-            List<int[]> segs = SegmentRunner.segments(x.size(1), segmentSize());
-            List<INDArray> outs = new ArrayList<>(segs.size());
-            List<INDArray[]> kept = keep ? new ArrayList<>(segs.size()) : null;
-            for (int[] se : segs) {
-                int s = se[1] - se[0];
-                if (kept != null) {
-                    kept.add(new INDArray[] {m, z});
-                }
-                SameDiff sd = segmentGraph(b, s);
-                Map<String, INDArray> ph = new HashMap<>();
-                ph.put("x", slice(x, se).reshape((long) b * s, d));
-                ph.put("mask", slice(mask, se));
-                ph.put("M", m);
-                ph.put("z", z);
-                Map<String, INDArray> o = sd.output(ph, "out", "M.next", "z.next");
-                outs.add(o.get("out").reshape(b, s, d));
-                m = o.get("M.next");
-                z = o.get("z.next");
-            }
+            Segments segs = new Segments(null);
+            List<MemoryState> kept = keep ? new ArrayList<>(segs.bounds.size()) : null;
+            SegmentRecurrence.forward(segs.bounds.size(), segs.zeroMemory(), segs, kept);
             entering = kept;
             enteringFor = keep ? input : null;
+            List<INDArray> outs = segs.outs;
             return outs.size() == 1 ? outs.get(0) : Nd4j.concat(1, outs.toArray(new INDArray[0]));
         }
 
@@ -258,57 +244,14 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             return new Pair<>(r.getFirst(), out(mgr, ArrayType.ACTIVATION_GRAD, r.getSecond()));
         }
 
-        private List<String> paramNames() {
-            List<String> names = new ArrayList<>();
-            lc().params().values().forEach(s -> names.add(s.name()));
-            return names;
-        }
-
+        /** Exact back-propagation through memory by per-segment recomputation ({@link SegmentRecurrence}). */
         private Pair<Gradient, INDArray> backpropCheckpointed(INDArray eps) {
-            InfiniConfig c = model();
-            int b = (int) input.size(0), d = c.hiddenSize(), nkv = c.numKvHeads(), hd = c.headDim();
             if (entering == null || enteringFor != input) {
                 forward(true);
             }
-            INDArray x = input.castTo(dataType), mask = maskOrOnes();
-            List<int[]> segs = SegmentRunner.segments(x.size(1), segmentSize());
-            INDArray dx = Nd4j.zeros(dataType, x.shape());
-            Map<String, INDArray> acc = new HashMap<>();
-            INDArray gM = Nd4j.zeros(dataType, b, nkv, hd, hd), gZ = Nd4j.zeros(dataType, b, nkv, hd, 1);
-            List<String> params = paramNames();
-            for (int k = segs.size() - 1; k >= 0; k--) {
-                int[] se = segs.get(k);
-                int s = se[1] - se[0];
-                SameDiff sd = segmentGraph(b, s);
-                Map<String, INDArray> ph = new HashMap<>();
-                ph.put("x", slice(x, se).reshape((long) b * s, d));
-                ph.put("mask", slice(mask, se));
-                ph.put("M", entering.get(k)[0]);
-                ph.put("z", entering.get(k)[1]);
-                ph.put("out.grad", slice(eps, se).reshape((long) b * s, d));
-                ph.put("M.next.grad", gM);
-                ph.put("z.next.grad", gZ);
-                List<String> wrt = new ArrayList<>(params);
-                wrt.add("x");
-                if (k > 0) {
-                    wrt.add("M");
-                    wrt.add("z");
-                }
-                Map<String, INDArray> g = sd.calculateGradients(ph, wrt);
-                for (String p : params) {
-                    INDArray gp = g.get(p);
-                    if (gp != null) {
-                        acc.merge(p, gp.dup(), INDArray::addi);
-                    }
-                }
-                dx.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1]), NDArrayIndex.all())
-                        .assign(g.get("x").reshape(b, s, d));
-                if (k > 0) {
-                    gM = g.get("M").dup();
-                    gZ = g.get("z").dup();
-                }
-            }
-            return new Pair<>(gradient(acc, 1.0), dx);
+            Segments segs = new Segments(eps);
+            Map<String, INDArray> acc = SegmentRecurrence.backward(entering, segs, new HashMap<>());
+            return new Pair<>(gradient(acc, 1.0), segs.dx);
         }
 
         private Pair<Gradient, INDArray> backpropUnrolled(INDArray eps) {
@@ -318,7 +261,7 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             List<int[]> segs = SegmentRunner.segments(x.size(1), segmentSize());
             SameDiff sd = unrolledGraph(b, segs);
             Map<String, INDArray> ph = new HashMap<>();
-            List<String> wrt = new ArrayList<>(paramNames());
+            List<String> wrt = paramNames();
             for (int k = 0; k < segs.size(); k++) {
                 int[] se = segs.get(k);
                 int s = se[1] - se[0];
@@ -327,7 +270,7 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
                 ph.put("out.grad." + k, slice(eps, se).reshape((long) b * s, d));
                 wrt.add("x." + k);
             }
-            Map<String, INDArray> g = sd.calculateGradients(ph, wrt);
+            Map<String, INDArray> g = gradients(sd, ph, List.of(), wrt);
             List<INDArray> dxs = new ArrayList<>();
             for (int k = 0; k < segs.size(); k++) {
                 int s = segs.get(k)[1] - segs.get(k)[0];
@@ -335,6 +278,75 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             }
             INDArray dx = dxs.size() == 1 ? dxs.get(0) : Nd4j.concat(1, dxs.toArray(new INDArray[0]));
             return new Pair<>(gradient(g, 1.0), dx);
+        }
+
+        /**
+         * This layer's segments for {@link SegmentRecurrence}, the memory being one layer's: forward runs collect
+         * the outputs, backward runs write the input gradient {@code dx [B, T, D]}.
+         */
+        private final class Segments implements SegmentRecurrence.Segment {
+            final INDArray x = input.castTo(dataType), mask = maskOrOnes(), eps;
+            final int b = (int) input.size(0), d = model().hiddenSize();
+            final List<int[]> bounds = SegmentRunner.segments(x.size(1), segmentSize());
+            final List<INDArray> outs = new ArrayList<>();
+            final INDArray dx;
+
+            /** @param eps the gradient of the layer output {@code [B, T, D]}, null for forward runs only */
+            Segments(INDArray eps) {
+                this.eps = eps;
+                this.dx = eps == null ? null : Nd4j.zeros(dataType, x.shape());
+            }
+
+            MemoryState zeroMemory() {
+                InfiniConfig c = model();
+                return new MemoryState(new INDArray[] {Nd4j.zeros(dataType, b, c.numKvHeads(), c.headDim(), c.headDim())},
+                        new INDArray[] {Nd4j.zeros(dataType, b, c.numKvHeads(), c.headDim())});
+            }
+
+            private Map<String, INDArray> placeholders(int k, MemoryState in) {
+                int[] se = bounds.get(k);
+                Map<String, INDArray> ph = new HashMap<>();
+                ph.put("x", slice(x, se).reshape((long) b * (se[1] - se[0]), d));
+                ph.put("mask", slice(mask, se));
+                ph.put("M", in.m(0));
+                ph.put("z", in.z(0));
+                return ph;
+            }
+
+            @Override
+            public MemoryState forward(int k, MemoryState in) {
+                int s = bounds.get(k)[1] - bounds.get(k)[0];
+                Map<String, INDArray> o = segmentGraph(b, s).output(placeholders(k, in), "out", "M.next", "z.next");
+                outs.add(o.get("out").reshape(b, s, d));
+                return new MemoryState(new INDArray[] {o.get("M.next")}, new INDArray[] {o.get("z.next")});
+            }
+
+            @Override
+            public SegmentRecurrence.Grads backward(int k, MemoryState in, MemoryState upstream, boolean memoryGradient,
+                                                    boolean memoryOut) {
+                int[] se = bounds.get(k);
+                int s = se[1] - se[0];
+                Map<String, INDArray> ph = placeholders(k, in);
+                MemoryState up = upstream != null ? upstream : zeroMemory();
+                ph.put("out.grad", slice(eps, se).reshape((long) b * s, d));
+                ph.put("M.next.grad", up.m(0));
+                ph.put("z.next.grad", up.z(0));
+                List<String> wrt = paramNames();
+                wrt.add("x");
+                if (memoryGradient) {
+                    wrt.add("M");
+                    wrt.add("z");
+                }
+                Map<String, INDArray> g = gradients(segmentGraph(b, s), ph,
+                        memoryOut ? List.of("M.next", "z.next") : List.of(), wrt);
+                dx.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1]), NDArrayIndex.all())
+                        .assign(g.get("x").reshape(b, s, d));
+                Map<String, INDArray> params = new LinkedHashMap<>();
+                paramNames().forEach(p -> params.put(p, g.get(p)));
+                return new SegmentRecurrence.Grads(params,
+                        memoryGradient ? new MemoryState(new INDArray[] {g.get("M")}, new INDArray[] {g.get("z")}) : null,
+                        memoryOut ? new MemoryState(new INDArray[] {g.get("M.next")}, new INDArray[] {g.get("z.next")}) : null);
+            }
         }
     }
 }

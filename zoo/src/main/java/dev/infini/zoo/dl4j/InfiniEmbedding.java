@@ -1,6 +1,6 @@
 package dev.infini.zoo.dl4j;
 
-import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.DecoderBlocks;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.TensorNames;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -24,7 +24,7 @@ import java.util.Map;
 
 /**
  * Token embedding of a decoder as a DL4J layer: token ids {@code [B, T]} (any numeric type) to hidden
- * states {@code [B, T, D]}, through {@link DecoderGraph#embed} (Gemma's sqrt(D) scaling included).
+ * states {@code [B, T, D]}, through {@link DecoderBlocks#embed} (Gemma's sqrt(D) scaling included).
  * Parameter {@code E} = {@code model.embed_tokens.weight}. With a tied head, the head layer's copy of
  * {@code E} and this one receive the same summed gradient (see {@link TiedHead}).
  */
@@ -58,12 +58,11 @@ public class InfiniEmbedding extends InfiniLayerConf {
             InfiniConfig c = model();
             return graph((training ? "train" : "infer") + n, sd -> {
                 SDVariable ids = sd.placeHolder("ids", DataType.INT32, n);
-                SDVariable x = DecoderGraph.embed(sd, c, "", ids, training, dataType);
+                SDVariable x = DecoderBlocks.embed(sd, c, "", ids, training, dataType);
                 sd.identity("out", x);
                 if (training) {
                     SDVariable g = sd.placeHolder("out.grad", dataType, n, c.hiddenSize());
                     sd.setLossVariables(sd.getVariable("out").mul(g).sum("loss"));
-                    DecoderGraph.createGradFunction(sd);
                 }
             });
         }
@@ -103,7 +102,7 @@ public class InfiniEmbedding extends InfiniLayerConf {
                 INDArray ids = flatIds();
                 SameDiff sd = graphFor(ids.length(), true);
                 INDArray eps = epsilon.castTo(dataType).reshape(ids.length(), model().hiddenSize());
-                Map<String, INDArray> grads = sd.calculateGradients(Map.of("ids", ids, "out.grad", eps),
+                Map<String, INDArray> grads = gradients(sd, Map.of("ids", ids, "out.grad", eps), List.of(),
                         List.of(TensorNames.EMBED));
                 g = gradient(grads, 1.0);
                 TiedHead.collect(gradientView(E));

@@ -2,6 +2,7 @@ package dev.infini.zoo.dl4j;
 
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.TensorNames;
+import dev.infini.samediff.runtime.GraphRuntime;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
@@ -17,6 +18,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,6 +32,8 @@ abstract class InfiniLayerImpl<C extends InfiniLayerConf> extends AbstractLayer<
     private Map<String, INDArray> params;
     private Map<String, INDArray> grads;
     private final Map<String, SameDiff> graphs = new HashMap<>();
+    /** Owns the gradient functions of this layer's graphs (see {@link GraphRuntime}). */
+    private final GraphRuntime runtime = new GraphRuntime();
 
     InfiniLayerImpl(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
@@ -44,8 +48,11 @@ abstract class InfiniLayerImpl<C extends InfiniLayerConf> extends AbstractLayer<
         return lc().infiniConfig();
     }
 
-    /** The graph for {@code key}, built by {@code builder} on a SameDiff that already holds this layer's weights. */
-    SameDiff graph(String key, java.util.function.Consumer<SameDiff> builder) {
+    /**
+     * The graph for {@code key}, built by {@code builder} on a SameDiff that already holds this layer's weights;
+     * {@link #gradients} also computes the gradients of the placeholders {@code gradientPlaceholders}.
+     */
+    SameDiff graph(String key, java.util.function.Consumer<SameDiff> builder, String... gradientPlaceholders) {
         SameDiff sd = graphs.get(key);
         if (sd == null) {
             sd = SameDiff.create();
@@ -55,9 +62,32 @@ abstract class InfiniLayerImpl<C extends InfiniLayerConf> extends AbstractLayer<
                 sd.var(e.getValue().name(), params.get(e.getKey()));
             }
             builder.accept(sd);
+            runtime.register(sd, gradientPlaceholders);
             graphs.put(key, sd);
         }
         return sd;
+    }
+
+    /**
+     * Outputs and gradients of a graph's loss in one pass of its cached gradient function
+     * ({@link GraphRuntime#outputsAndGradients}); never {@code calculateGradients}, which turns the cache off
+     * on every call.
+     */
+    Map<String, INDArray> gradients(SameDiff sd, Map<String, INDArray> placeholders, List<String> outputs,
+                                    List<String> wrt) {
+        return runtime.outputsAndGradients(sd, placeholders, outputs, wrt);
+    }
+
+    /** Hugging Face names of this layer's parameters, in the order of {@link InfiniLayerConf#params}. */
+    List<String> paramNames() {
+        List<String> names = new java.util.ArrayList<>();
+        lc().params().values().forEach(spec -> names.add(spec.name()));
+        return names;
+    }
+
+    private void forgetGraphs() {
+        graphs.clear();
+        runtime.forgetAll();
     }
 
     /** Writes the SameDiff gradients (by Hugging Face name) into this layer's gradient views, times {@code scale}. */
@@ -157,7 +187,7 @@ abstract class InfiniLayerImpl<C extends InfiniLayerConf> extends AbstractLayer<
         if (paramsView != view) {
             this.paramsView = view;
             this.params = InfiniParamInitializer.views(lc(), view);
-            graphs.clear();
+            forgetGraphs();
         }
     }
 
@@ -176,7 +206,7 @@ abstract class InfiniLayerImpl<C extends InfiniLayerConf> extends AbstractLayer<
     public void setParamTable(Map<String, INDArray> table) {
         if (params == null) {
             params = new java.util.LinkedHashMap<>(table);
-            graphs.clear();
+            forgetGraphs();
         } else {
             table.forEach(this::setParam);
         }

@@ -1,8 +1,9 @@
 package dev.infini.zoo.dl4j;
 
-import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.DecoderBlocks;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.TensorNames;
+import dev.infini.samediff.train.OneHotLabels;
 import org.deeplearning4j.nn.api.layers.IOutputLayer;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -20,7 +21,6 @@ import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.IUpdater;
 
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -28,8 +28,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Final RMSNorm, LM head and next-token loss as a DL4J output layer ({@link DecoderGraph#lmHead},
- * {@link DecoderGraph#nll}). In: hidden states {@code [B, T, D]}; labels: next-token ids {@code [B, T]};
+ * Final RMSNorm, LM head and next-token loss as a DL4J output layer ({@link DecoderBlocks#lmHead},
+ * {@link DecoderBlocks#nll}). In: hidden states {@code [B, T, D]}; labels: next-token ids {@code [B, T]};
  * label mask {@code [B, T]} (1 where a label counts). Output: logits {@code [B, T, V]}. Score: mean
  * negative log-likelihood over the counted labels.
  *
@@ -81,13 +81,12 @@ public class InfiniLmHead extends InfiniLayerConf {
             InfiniConfig c = model();
             return graph("head" + n, sd -> {
                 SDVariable x = sd.placeHolder("x", dataType, n, c.hiddenSize());
-                SDVariable logits = DecoderGraph.lmHead(sd, c, "", x, n);
+                SDVariable logits = DecoderBlocks.lmHead(sd, c, "", x, n);
                 sd.identity("logits", logits);
                 SDVariable lab = sd.placeHolder("labels", dataType, n, c.vocabSize());
-                DecoderGraph.nll(sd, "nll", logits, lab);
+                DecoderBlocks.nll(sd, "nll", logits, lab);
                 sd.setLossVariables("nll");
-                DecoderGraph.createGradFunction(sd, "x");
-            });
+            }, "x");
         }
 
         private INDArray flatInput() {
@@ -111,18 +110,14 @@ public class InfiniLmHead extends InfiniLayerConf {
             }
             int[] ids = labels.castTo(DataType.INT32).reshape(b * t).toIntVector();
             float[] w = maskArray == null ? null : maskArray.castTo(DataType.FLOAT).reshape(b * t).toFloatVector();
-            INDArray oh = Nd4j.zeros(dataType, b * t, v);
-            for (int r = 0; r < ids.length; r++) {
-                float weight = w == null ? 1f : w[r];
-                if (weight == 0 || (onlyExample >= 0 && r / t != onlyExample)) {
-                    continue;
+            if (onlyExample >= 0) {
+                float[] one = new float[ids.length];
+                for (int r = 0; r < ids.length; r++) {
+                    one[r] = r / t != onlyExample ? 0f : w == null ? 1f : w[r];
                 }
-                if (ids[r] < 0 || ids[r] >= v) {
-                    throw new IllegalArgumentException("label " + ids[r] + " is outside the vocabulary [0, " + v + ")");
-                }
-                oh.putScalar(r, ids[r], weight);
+                w = one;
             }
-            return oh;
+            return OneHotLabels.of(ids, w, v, dataType);
         }
 
         private double counted() {
@@ -152,13 +147,12 @@ public class InfiniLmHead extends InfiniLayerConf {
                 Map<String, INDArray> ph = new HashMap<>();
                 ph.put("x", x);
                 ph.put("labels", oneHot(-1));
-                List<String> wrt = new ArrayList<>();
-                lc().params().values().forEach(s -> wrt.add(s.name()));
+                List<String> wrt = paramNames();
                 wrt.add("x");
-                // calculateGradientsAndOutputs leaves out placeholder gradients in M2.1: two calls.
-                Map<String, INDArray> grads = sd.calculateGradients(ph, wrt);
+                // One pass: the loss and the gradients, that of the placeholder x included (GraphRuntime).
+                Map<String, INDArray> grads = gradients(sd, ph, List.of("nll"), wrt);
                 double n = Math.max(counted(), 1);
-                score = sd.output(ph, "nll").get("nll").getDouble(0) / n;
+                score = grads.get("nll").getDouble(0) / n;
                 scoreValid = true;
                 g = gradient(grads, 1.0 / n);
                 dx = grads.get("x").div(n).reshape(input.shape());

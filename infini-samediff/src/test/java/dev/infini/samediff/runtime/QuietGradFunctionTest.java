@@ -1,4 +1,4 @@
-package dev.infini.samediff;
+package dev.infini.samediff.runtime;
 
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -36,7 +36,7 @@ class QuietGradFunctionTest {
                     SDVariable x = sd.placeHolder("x", DataType.DOUBLE, 2, 3);
                     SDVariable w = sd.var("w", Nd4j.rand(DataType.DOUBLE, 3, 4));
                     sd.setLossVariables(sd.math.tanh(x.mmul(w)).sum("loss"));
-                    DecoderGraph.createGradFunction(sd, "x");
+                    GraphRuntime.createGradFunction(sd, "x");
                     return sd;
                 }));
             }
