@@ -2,6 +2,7 @@ package dev.infini.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.datasets.corpus.Corpora;
 import dev.infini.datasets.corpus.Corpus;
 import dev.infini.datasets.pipeline.TokenCache;
 import dev.infini.datasets.pipeline.TokenizedCorpus;
@@ -17,7 +18,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -32,7 +32,9 @@ final class EvalCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--corpus", required = true, paramLabel = "NAME|PATH",
-            description = "A bundled corpus (moby-dick, sotu) or a text/JSONL file or folder.")
+            description = {"A bundled corpus or a text/JSONL file or folder: moby-dick (one document per chapter: the "
+                    + "held-out chapters of the same split as training), moby-dick-book (one document: its tail), sotu "
+                    + "(the held-out addresses)."})
     String corpus;
 
     @Option(names = "--seq-len", required = true, paramLabel = "N",
@@ -65,7 +67,7 @@ final class EvalCommand implements Callable<Integer> {
         if (!(heldOut > 0 && heldOut < 1)) {
             throw new IllegalArgumentException("--held-out must be in (0, 1), got " + heldOut);
         }
-        Corpus c = corpus(corpus);
+        Corpus c = Corpora.get(corpus);
         InfiniModel m = HfCheckpoint.load(model);
         Tokenizer tok = Tokenizers.require(model, m.config(), "eval");
         boolean byteLevel = tok instanceof ByteTokenizer;
@@ -115,24 +117,5 @@ final class EvalCommand implements Callable<Integer> {
         out.println(json);
         out.flush();
         return 0;
-    }
-
-    /** A bundled corpus by name, or a path. */
-    static Corpus corpus(String nameOrPath) {
-        switch (nameOrPath) {
-            case "moby-dick":
-                return Corpus.mobyDick();
-            case "moby-dick-chapters":
-                return Corpus.mobyDickChapters();
-            case "sotu":
-                return Corpus.stateOfTheUnion();
-            default:
-                Path p = Path.of(nameOrPath);
-                if (!Files.exists(p)) {
-                    throw new IllegalArgumentException("--corpus " + nameOrPath
-                            + ": neither a bundled corpus (moby-dick, moby-dick-chapters, sotu) nor an existing file or folder");
-                }
-                return Corpus.fromPath(p);
-        }
     }
 }

@@ -68,7 +68,7 @@ class TrainerTest {
     @DisplayName("a run killed after its step-3 checkpoint and resumed has the losses of an uninterrupted run")
     void resumeReproducesUninterruptedLosses() throws IOException {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
-        Trainer.Summary full = new Trainer(small(a, 7), null).run();
+        TrainSummary full = new Trainer(small(a, 7), null).run();
         double[] expected = losses(a.resolve("metrics.jsonl"));
         assertEquals(7, expected.length);
 
@@ -81,7 +81,7 @@ class TrainerTest {
         assertEquals("simulated kill", kill.getMessage());
         assertEquals(3, TrainingCheckpoint.readState(TrainingCheckpoint.locate(b)).step);
 
-        Trainer.Summary resumed = new Trainer(Trainer.optionsOf(b), b).run();
+        TrainSummary resumed = new Trainer(Trainer.optionsOf(b), b).run();
         double[] actual = losses(b.resolve("metrics.jsonl"));
         assertEquals(7, actual.length, "metrics.jsonl holds each step once");
         for (int i = 0; i < expected.length; i++) {
@@ -96,7 +96,7 @@ class TrainerTest {
         Path out = tmp.resolve("run");
         TrainOptions o = small(out, 12);
         o.lr = 1e-2;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         double[] l = losses(out.resolve("metrics.jsonl"));
         assertTrue(l[l.length - 1] < l[0] - 0.5, "loss fell from " + l[0] + " to " + l[l.length - 1]);
         assertTrue(s.unigramPpl() > 1 && s.valPpl() > 1);
@@ -144,7 +144,7 @@ class TrainerTest {
         TrainOptions o = small(tmp.resolve("ft"), 3);
         o.init = dir.toString();
         o.gateInit = -2.0;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         assertEquals(3, s.steps());
         InfiniModel tuned = HfCheckpoint.load(tmp.resolve("ft").resolve(TrainingCheckpoint.DIR));
         assertEquals(dev.infini.samediff.ModelFamily.LLAMA, tuned.config().family());
@@ -158,10 +158,10 @@ class TrainerTest {
     void graphEngineWithTwoWorkers() throws IOException {
         Path out = tmp.resolve("graph");
         TrainOptions o = small(out, 6);
-        o.engine = "graph";
+        o.engine = Engine.GRAPH;
         o.workers = 2;
         o.lr = 1e-2;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         assertTrue(s.steps() > 0);
         assertTrue(Double.isFinite(s.valLoss()) && s.valLoss() < Math.log(260), "val loss " + s.valLoss());
         InfiniModel m = HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR));
@@ -181,7 +181,7 @@ class TrainerTest {
         o.seqLen = 320;
         o.segment = 64;
         o.promptWeight = 0.1;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         assertEquals(2, s.steps());
         assertTrue(Double.isFinite(s.valLoss()));
         assertTrue(Files.readString(out.resolve("sample.txt")).contains("What is the pass key?"));
