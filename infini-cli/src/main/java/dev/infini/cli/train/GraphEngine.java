@@ -75,7 +75,9 @@ final class GraphEngine implements TrainingEngine {
         GraphTraining.Result r = GraphTraining.fit(net, setup.data().train(), new GraphTraining.Options()
                 .workers(o.workers).sparkMaster(o.spark).sparkMode(o.sparkModeOrDefault()).steps(o.steps)
                 .listeners(listeners.toArray(new TrainingListener[0]))
-                .onLoss((step, loss) -> stepDone(step, loss, schedule.valueAt(step - 1, 0), oneWorker, progress)));
+                // Each worker's updater counts its own updates: step k (all workers together) is update (k-1)/workers.
+                .onLoss((step, loss) -> stepDone(step, loss, schedule.valueAt((step - 1) / o.workers, 0), oneWorker,
+                        progress)));
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (!oneWorker) {
             checkBadSteps(r.losses());

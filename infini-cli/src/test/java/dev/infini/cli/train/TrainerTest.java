@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.hf.HfCheckpoint;
+import dev.infini.samediff.train.LrSchedule;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -108,6 +109,8 @@ class TrainerTest {
         for (String k : List.of("steps", "tokens_per_s", "train_loss", "val_loss", "val_ppl", "unigram_ppl", "seconds")) {
             assertTrue(summary.has(k), "summary has " + k);
         }
+        assertEquals("samediff", summary.get("engine").asText());
+        assertEquals("full", summary.get("memory_gradient").asText());
         assertEquals(12, summary.get("steps").asInt());
         assertTrue(Files.readString(out.resolve("sample.txt")).length() > 0);
     }
@@ -161,6 +164,7 @@ class TrainerTest {
         o.engine = Engine.GRAPH;
         o.workers = 2;
         o.lr = 1e-2;
+        o.checkpointEvery = 0;   // ParallelWrapper checkpoints at the end only (a checkpoint every 3 steps is rejected)
         TrainSummary s = new Trainer(o, null).run();
         assertTrue(s.steps() > 0);
         assertTrue(Double.isFinite(s.valLoss()) && s.valLoss() < Math.log(260), "val loss " + s.valLoss());
@@ -170,6 +174,38 @@ class TrainerTest {
         bad.workers = 2;
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(bad, null).run());
         assertTrue(e.getMessage().contains("need --engine graph"), e.getMessage());
+    }
+
+    @Test
+    @DisplayName("--engine graph on one worker validates and checkpoints every N steps; the summary names engine and gradient")
+    void graphEngineOnOneWorkerHonoursEvalAndCheckpointEvery() throws IOException {
+        Path out = tmp.resolve("graph1");
+        TrainOptions o = small(out, 4);
+        o.engine = Engine.GRAPH;
+        o.evalEvery = 2;
+        o.checkpointEvery = 2;
+        List<String> progress = new java.util.ArrayList<>();
+        TrainSummary s = new Trainer(o, null).onProgress(line -> {
+            progress.add(line);
+            if (line.startsWith("step 3/")) {
+                assertTrue(Files.isRegularFile(out.resolve(TrainingCheckpoint.DIR).resolve("config.json")),
+                        "weights checkpointed at step 2");
+            }
+        }).run();
+        assertEquals(4, s.steps());
+        assertEquals(4, progress.size());
+        ObjectMapper m = new ObjectMapper();
+        List<JsonNode> lines = new java.util.ArrayList<>();
+        for (String l : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            lines.add(m.readTree(l));
+        }
+        assertTrue(lines.get(1).has("val_loss"), "validation at step 2: " + lines.get(1));
+        assertTrue(!lines.get(0).has("val_loss") && !lines.get(2).has("val_loss"));
+        assertEquals(new LrSchedule(o.lr, o.warmup, o.steps, o.minLrRatio).at(3), lines.get(2).get("lr").asDouble(), 1e-12);
+        JsonNode summary = m.readTree(s.toJson());
+        assertEquals("graph", summary.get("engine").asText());
+        assertEquals("full", summary.get("memory_gradient").asText());
+        assertEquals(32, HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR)).config().hiddenSize());
     }
 
     @Test
