@@ -32,9 +32,10 @@ final class EvalCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--corpus", required = true, paramLabel = "NAME|PATH",
-            description = {"A bundled corpus or a text/JSONL file or folder: moby-dick (one document per chapter: the "
-                    + "held-out chapters of the same split as training), moby-dick-book (one document: its tail), sotu "
-                    + "(the held-out addresses)."})
+            description = {"A bundled corpus or a text/JSONL file or folder: moby-dick (one document per chapter; held out: "
+                    + "a fraction of the chapters, with the training seed among those training validated on), "
+                    + "moby-dick-book (the book as one document; held out: its tail), sotu (held out: a fraction of the "
+                    + "addresses)."})
     String corpus;
 
     @Option(names = "--seq-len", required = true, paramLabel = "N",
