@@ -75,9 +75,11 @@ public final class TrainOptions {
     public double valFraction = 0.1;
     @Option(names = "--val-batches", paramLabel = "N", description = "Validation batches per evaluation, 0 for all (default: ${DEFAULT-VALUE}).")
     public int valBatches = 4;
-    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}; --engine graph "
+            + "with --workers > 1 or --spark validates at the end only).")
     public int evalEvery = 25;
-    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}; --engine graph: "
+            + "weights only, and with --workers > 1 or --spark at the end only).")
     public int checkpointEvery = 25;
     @Option(names = "--max-bad-steps", paramLabel = "N", description = "Stop after this many non-finite steps in a row (default: ${DEFAULT-VALUE}).")
     public int maxBadSteps = 10;
