@@ -31,7 +31,8 @@ import java.util.function.Consumer;
  * {@code --max-bad-steps} (on one worker it stops at once; with several, after training) and, on one worker,
  * {@code --eval-every} and {@code --checkpoint-every} (weights-only checkpoints). {@link #checkSupported} rejects what
  * it cannot do: {@code --memory-gradient truncated} (its layers back-propagate exactly through the memory),
- * {@code --accumulation} above 1, and with several workers or Spark validation or checkpoints before the end.
+ * {@code --accumulation} above 1, and with several workers or Spark validation or checkpoints before the end (there
+ * both default to the end only).
  */
 final class GraphEngine implements TrainingEngine {
     private static final Logger log = LoggerFactory.getLogger(GraphEngine.class);
@@ -50,9 +51,9 @@ final class GraphEngine implements TrainingEngine {
                 + "--engine graph: its layers back-propagate exactly through the memory (full)");
         TrainOptions.check(o.accumulation == 1, "--accumulation " + o.accumulation + " is not supported by --engine graph "
                 + "(one update per batch): use --accumulation 1 and a larger --batch");
-        TrainOptions.check(!distributed || o.evalEvery <= 0 || o.evalEvery >= o.steps, "--eval-every " + o.evalEvery
+        TrainOptions.check(!distributed || o.evalEvery() <= 0 || o.evalEvery() >= o.steps, "--eval-every " + o.evalEvery
                 + " is not supported by --engine graph with " + where + " (it validates at the end only): use --eval-every 0");
-        TrainOptions.check(!distributed || o.checkpointEvery <= 0 || o.checkpointEvery >= o.steps, "--checkpoint-every "
+        TrainOptions.check(!distributed || o.checkpointEvery() <= 0 || o.checkpointEvery() >= o.steps, "--checkpoint-every "
                 + o.checkpointEvery + " is not supported by --engine graph with " + where
                 + " (it checkpoints at the end only): use --checkpoint-every 0");
     }
@@ -94,11 +95,11 @@ final class GraphEngine implements TrainingEngine {
                 throw new IllegalStateException("stopping: " + badInARow + " non-finite steps in a row (lower --lr or "
                         + "check the data)");
             }
-            if (o.evalEvery > 0 && step % o.evalEvery == 0 && step < o.steps) {
+            if (o.evalEvery() > 0 && step % o.evalEvery() == 0 && step < o.steps) {
                 line.put("val_loss", RunArtifacts.validationLoss(new SegmentGradients(trained(), o.segment),
                         s.data().validation()));
             }
-            if (o.checkpointEvery > 0 && step % o.checkpointEvery == 0 && step < o.steps) {
+            if (o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0 && step < o.steps) {
                 saveWeights(trained());
             }
         }

@@ -85,7 +85,7 @@ final class SameDiffEngine implements TrainingEngine {
         ObjectNode line = RunArtifacts.line().put("step", state.step).put("loss", st.loss())
                 .put("grad_norm", st.gradNorm()).put("lr", lr).put("tokens", stepTokens)
                 .put("tokens_per_s", stepTokens / dt).put("seconds", dt).put("skipped", st.skipped());
-        if (o.evalEvery > 0 && state.step % o.evalEvery == 0 && state.step < o.steps) {
+        if (o.evalEvery() > 0 && state.step % o.evalEvery() == 0 && state.step < o.steps) {
             double vl = RunArtifacts.validationLoss(evaluator, s.data().validation());
             state.valLoss.add(new double[] {state.step, vl});
             line.put("val_loss", vl);
@@ -95,7 +95,7 @@ final class SameDiffEngine implements TrainingEngine {
         state.seconds = trainSeconds;
         state.tokensSeen = tokens;
         // Never checkpoint right after a skipped step: the last good checkpoint stays as it is.
-        if (o.checkpointEvery > 0 && state.step % o.checkpointEvery == 0 && state.step < o.steps
+        if (o.checkpointEvery() > 0 && state.step % o.checkpointEvery() == 0 && state.step < o.steps
                 && state.badStepsInARow == 0) {
             TrainingCheckpoint.save(s.runDir(), s.model(), adam, state);
         }

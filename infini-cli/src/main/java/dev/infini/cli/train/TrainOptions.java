@@ -75,12 +75,15 @@ public final class TrainOptions {
     public double valFraction = 0.1;
     @Option(names = "--val-batches", paramLabel = "N", description = "Validation batches per evaluation, 0 for all (default: ${DEFAULT-VALUE}).")
     public int valBatches = 4;
-    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}; --engine graph "
-            + "with --workers > 1 or --spark validates at the end only).")
-    public int evalEvery = 25;
-    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, 0 for only at the end (default: ${DEFAULT-VALUE}; --engine graph: "
-            + "weights only, and with --workers > 1 or --spark at the end only).")
-    public int checkpointEvery = 25;
+    /** Validation every N steps, 0: at the end only; null: {@link #evalEvery()}'s default for the engine. */
+    @Option(names = "--eval-every", paramLabel = "N", description = "Validation every N steps, 0 for only at the end (default: "
+            + DEFAULT_EVERY + "; --engine graph with --workers > 1 or --spark: at the end only, the one choice there).")
+    public Integer evalEvery;
+    /** Checkpoint every N steps, 0: at the end only; null: {@link #checkpointEvery()}'s default for the engine. */
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Checkpoint every N steps, 0 for only at the end "
+            + "(default: " + DEFAULT_EVERY + "; --engine graph: weights only, and with --workers > 1 or --spark at the end "
+            + "only, the one choice there).")
+    public Integer checkpointEvery;
     @Option(names = "--max-bad-steps", paramLabel = "N", description = "Stop after this many non-finite steps in a row (default: ${DEFAULT-VALUE}).")
     public int maxBadSteps = 10;
     @Option(names = "--sample-tokens", paramLabel = "N", description = "Tokens of the sample generated at the end (default: ${DEFAULT-VALUE}).")
@@ -103,6 +106,27 @@ public final class TrainOptions {
             description = "Spark TrainingMaster with --spark: averaging (ParameterAveragingTrainingMaster, default) or shared "
                     + "(SharedTrainingMaster: threshold-encoded gradient sharing).")
     public GraphTraining.SparkMode sparkMode;
+
+    /**
+     * The default of {@link #evalEvery} and {@link #checkpointEvery}, where the engine can validate and checkpoint
+     * during training (everywhere but the graph engine on several workers or Spark, which does both at the end).
+     */
+    public static final int DEFAULT_EVERY = 25;
+
+    /** Whether the graph engine trains data-parallel (ParallelWrapper or Spark). */
+    boolean distributedGraph() {
+        return engine == Engine.GRAPH && (workers > 1 || spark != null);
+    }
+
+    /** Steps between validations (0: at the end only): {@link #evalEvery} or the engine's default. */
+    public int evalEvery() {
+        return evalEvery != null ? evalEvery : distributedGraph() ? 0 : DEFAULT_EVERY;
+    }
+
+    /** Steps between checkpoints (0: at the end only): {@link #checkpointEvery} or the engine's default. */
+    public int checkpointEvery() {
+        return checkpointEvery != null ? checkpointEvery : distributedGraph() ? 0 : DEFAULT_EVERY;
+    }
 
     /** {@link #sparkMode}, or the one default of the graph engine's Spark training when not given. */
     public GraphTraining.SparkMode sparkModeOrDefault() {

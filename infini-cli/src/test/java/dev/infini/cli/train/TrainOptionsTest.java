@@ -90,15 +90,18 @@ class TrainOptionsTest {
     void graphEngineRejectsWhatItCannotDo() {
         assertRejected(graph(o -> o.memoryGradient = MemoryGradient.TRUNCATED), "--memory-gradient truncated");
         assertRejected(graph(o -> o.accumulation = 2), "--accumulation");
-        assertRejected(graph(o -> o.workers = 2), "--eval-every");
         assertRejected(graph(o -> {
             o.workers = 2;
-            o.evalEvery = 0;
-        }), "--checkpoint-every");
+            o.evalEvery = 25;
+        }), "--eval-every 25");
+        assertRejected(graph(o -> {
+            o.workers = 2;
+            o.checkpointEvery = 10;
+        }), "--checkpoint-every 10");
         assertRejected(graph(o -> {
             o.spark = "local[2]";
-            o.evalEvery = 0;
-        }), "--checkpoint-every");
+            o.evalEvery = 5;
+        }), "--eval-every 5");
     }
 
     @Test
@@ -116,6 +119,12 @@ class TrainOptionsTest {
             o.workers = 2;
             o.steps = 20;   // validation and checkpoints every 25 steps never come before the end
         }).validate();
+        TrainOptions defaults = graph(o -> o.workers = 2);
+        defaults.validate();
+        assertEquals(0, defaults.evalEvery(), "several workers validate at the end by default");
+        assertEquals(0, defaults.checkpointEvery());
+        assertEquals(TrainOptions.DEFAULT_EVERY, graph(o -> { }).evalEvery(), "one worker validates every 25 steps");
+        assertEquals(TrainOptions.DEFAULT_EVERY, new TrainOptions().checkpointEvery());
     }
 
     @Test
