@@ -46,7 +46,7 @@ class CorporaTest {
     @DisplayName("an unknown name that is no path is an error listing the bundled names")
     void unknownNameListsTheKnownOnes() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Corpora.get("moby"));
-        for (String s : List.of("'moby'", "moby-dick", "moby-dick-book", "sotu")) {
+        for (String s : List.of("--corpus moby:", "moby-dick, moby-dick-book, sotu")) {
             assertTrue(e.getMessage().contains(s), e.getMessage());
         }
     }

@@ -47,8 +47,8 @@ public final class Corpora {
     }
 
     /**
-     * The bundled corpus of that name, else the file or folder at that path; anything else is an error listing the
-     * bundled names.
+     * The bundled corpus of that name, else the file or folder at that path; anything else is an error naming the
+     * {@code --corpus} value and listing the bundled names.
      */
     public static Corpus get(String nameOrPath) {
         if (nameOrPath == null || nameOrPath.isBlank()) {
@@ -60,7 +60,7 @@ public final class Corpora {
         }
         Path p = Path.of(nameOrPath);
         if (!Files.exists(p)) {
-            throw new IllegalArgumentException("corpus '" + nameOrPath + "' is neither a bundled corpus ("
+            throw new IllegalArgumentException("--corpus " + nameOrPath + ": neither a bundled corpus ("
                     + String.join(", ", names()) + ") nor an existing file or folder");
         }
         return Corpus.fromPath(p);
