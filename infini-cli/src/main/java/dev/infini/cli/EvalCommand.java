@@ -74,13 +74,15 @@ final class EvalCommand implements Callable<Integer> {
         boolean byteLevel = tok instanceof ByteTokenizer;
         TokenCache cache = cacheDir != null ? new TokenCache(cacheDir) : TokenCache.defaultCache();
         TokenizedCorpus tc = cache.load(c, tok);
+        // The registry's name for bundled corpora (the corpus's own name keys token caches: moby-dick-chapters).
+        String name = Corpora.isBundled(corpus) ? corpus : tc.name();
         int[] stream = Perplexity.heldOut(tc, heldOut, seed, tok.eosId());
         List<int[]> seqs = Perplexity.sequences(stream, seqLen, maxSequences);
         if (seqs.isEmpty()) {
             throw new IllegalArgumentException("--corpus " + corpus + ": the held-out text has fewer than 2 tokens");
         }
         int segsPerSeq = (seqs.get(0).length + m.config().segmentSize() - 1) / m.config().segmentSize();
-        log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", tc.name(),
+        log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", name,
                 stream.length, tc.numDocuments() == 1 ? "tail" : "validation split", tc.numDocuments(), seqs.size(),
                 seqs.get(0).length, m.config().segmentSize());
         Progress progress = new Progress("eval", (long) seqs.size() * segsPerSeq);
@@ -98,12 +100,12 @@ final class EvalCommand implements Callable<Integer> {
         double secs = (System.nanoTime() - t0) / 1e9;
         double mean = nll / predicted;
         PrintStream out = System.out;
-        out.printf("corpus %s, %d sequence(s) of %d tokens, %d predicted tokens%n", tc.name(), seqs.size(),
+        out.printf("corpus %s, %d sequence(s) of %d tokens, %d predicted tokens%n", name, seqs.size(),
                 seqs.get(0).length, predicted);
         out.printf("mean NLL %.4f nats/token, perplexity %.3f%s, %.1f tokens/s%n", mean, Math.exp(mean),
                 byteLevel ? String.format(", %.4f bits per byte", mean / Math.log(2)) : "", tokens / secs);
         ObjectNode json = new ObjectMapper().createObjectNode();
-        json.put("corpus", tc.name());
+        json.put("corpus", name);
         json.put("seq_len", seqs.get(0).length);
         json.put("sequences", seqs.size());
         json.put("tokens", predicted);
