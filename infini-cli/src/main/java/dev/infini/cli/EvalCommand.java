@@ -2,6 +2,7 @@ package dev.infini.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.datasets.corpus.Corpora;
 import dev.infini.datasets.corpus.Corpus;
 import dev.infini.datasets.pipeline.TokenCache;
 import dev.infini.datasets.pipeline.TokenizedCorpus;
@@ -17,7 +18,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -32,7 +32,10 @@ final class EvalCommand implements Callable<Integer> {
     Path model;
 
     @Option(names = "--corpus", required = true, paramLabel = "NAME|PATH",
-            description = "A bundled corpus (moby-dick, sotu) or a text/JSONL file or folder.")
+            description = {"A bundled corpus or a text/JSONL file or folder: moby-dick (one document per chapter; held out: "
+                    + "a fraction of the chapters, with the training seed among those training validated on), "
+                    + "moby-dick-book (the book as one document; held out: its tail), sotu (held out: a fraction of the "
+                    + "addresses)."})
     String corpus;
 
     @Option(names = "--seq-len", required = true, paramLabel = "N",
@@ -65,19 +68,21 @@ final class EvalCommand implements Callable<Integer> {
         if (!(heldOut > 0 && heldOut < 1)) {
             throw new IllegalArgumentException("--held-out must be in (0, 1), got " + heldOut);
         }
-        Corpus c = corpus(corpus);
+        Corpus c = Corpora.get(corpus);
         InfiniModel m = HfCheckpoint.load(model);
         Tokenizer tok = Tokenizers.require(model, m.config(), "eval");
         boolean byteLevel = tok instanceof ByteTokenizer;
         TokenCache cache = cacheDir != null ? new TokenCache(cacheDir) : TokenCache.defaultCache();
         TokenizedCorpus tc = cache.load(c, tok);
+        // The registry's name for bundled corpora (the corpus's own name keys token caches: moby-dick-chapters).
+        String name = Corpora.isBundled(corpus) ? corpus : tc.name();
         int[] stream = Perplexity.heldOut(tc, heldOut, seed, tok.eosId());
         List<int[]> seqs = Perplexity.sequences(stream, seqLen, maxSequences);
         if (seqs.isEmpty()) {
             throw new IllegalArgumentException("--corpus " + corpus + ": the held-out text has fewer than 2 tokens");
         }
         int segsPerSeq = (seqs.get(0).length + m.config().segmentSize() - 1) / m.config().segmentSize();
-        log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", tc.name(),
+        log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", name,
                 stream.length, tc.numDocuments() == 1 ? "tail" : "validation split", tc.numDocuments(), seqs.size(),
                 seqs.get(0).length, m.config().segmentSize());
         Progress progress = new Progress("eval", (long) seqs.size() * segsPerSeq);
@@ -95,12 +100,12 @@ final class EvalCommand implements Callable<Integer> {
         double secs = (System.nanoTime() - t0) / 1e9;
         double mean = nll / predicted;
         PrintStream out = System.out;
-        out.printf("corpus %s, %d sequence(s) of %d tokens, %d predicted tokens%n", tc.name(), seqs.size(),
+        out.printf("corpus %s, %d sequence(s) of %d tokens, %d predicted tokens%n", name, seqs.size(),
                 seqs.get(0).length, predicted);
         out.printf("mean NLL %.4f nats/token, perplexity %.3f%s, %.1f tokens/s%n", mean, Math.exp(mean),
                 byteLevel ? String.format(", %.4f bits per byte", mean / Math.log(2)) : "", tokens / secs);
         ObjectNode json = new ObjectMapper().createObjectNode();
-        json.put("corpus", tc.name());
+        json.put("corpus", name);
         json.put("seq_len", seqs.get(0).length);
         json.put("sequences", seqs.size());
         json.put("tokens", predicted);
@@ -115,24 +120,5 @@ final class EvalCommand implements Callable<Integer> {
         out.println(json);
         out.flush();
         return 0;
-    }
-
-    /** A bundled corpus by name, or a path. */
-    static Corpus corpus(String nameOrPath) {
-        switch (nameOrPath) {
-            case "moby-dick":
-                return Corpus.mobyDick();
-            case "moby-dick-chapters":
-                return Corpus.mobyDickChapters();
-            case "sotu":
-                return Corpus.stateOfTheUnion();
-            default:
-                Path p = Path.of(nameOrPath);
-                if (!Files.exists(p)) {
-                    throw new IllegalArgumentException("--corpus " + nameOrPath
-                            + ": neither a bundled corpus (moby-dick, moby-dick-chapters, sotu) nor an existing file or folder");
-                }
-                return Corpus.fromPath(p);
-        }
     }
 }

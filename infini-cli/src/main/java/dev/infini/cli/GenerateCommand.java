@@ -78,54 +78,15 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxNewTokens < 0) {
-            throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
-        }
-        if (segment != null && segment <= 0) {
-            throw new IllegalArgumentException("--segment must be a positive integer, got " + segment);
-        }
-        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
-        }
-        if (topK < 0) {
-            throw new IllegalArgumentException("--top-k must be >= 0 (0 = no limit), got " + topK);
-        }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
-        }
+        checkOptions();
         Sampler sampler = new Sampler(temperature, topK, topP, seed);
-        String promptText = null;
-        if (prompt.file != null) {
-            if (!Files.isRegularFile(prompt.file)) {
-                throw new IllegalArgumentException("--prompt-file: " + prompt.file + " does not exist or is not a file");
-            }
-            promptText = Files.readString(prompt.file, StandardCharsets.UTF_8);
-        } else if (prompt.text != null) {
-            promptText = prompt.text;
-        }
+        String promptText = promptText();
         int[] promptIds = prompt.ids != null ? Npy.readTokenIds(prompt.ids) : null;
 
         InfiniModel m = HfCheckpoint.load(model, new HfCheckpoint.Options().segmentSize(segment));
         Optional<Tokenizer> tok = promptIds != null ? Tokenizers.forModel(model, m.config())
                 : Optional.of(Tokenizers.require(model, m.config(), "a text prompt (--prompt or --prompt-file)"));
-        if (promptIds == null) {
-            int[] enc = tok.get().encode(promptText);
-            promptIds = new int[enc.length + (noBos ? 0 : 1)];
-            if (!noBos) {
-                promptIds[0] = tok.get().bosId();
-            }
-            System.arraycopy(enc, 0, promptIds, noBos ? 0 : 1, enc.length);
-        }
-        if (promptIds.length == 0) {
-            throw new IllegalArgumentException("the prompt is empty (no tokens): give some text, or leave out --no-bos");
-        }
-        int vocab = m.config().vocabSize();
-        for (int i = 0; i < promptIds.length; i++) {
-            if (promptIds[i] < 0 || promptIds[i] >= vocab) {
-                throw new IllegalArgumentException((prompt.ids != null ? prompt.ids + ": " : "") + "token id " + promptIds[i]
-                        + " at index " + i + " is outside the model's vocabulary [0, " + vocab + ")");
-            }
-        }
+        promptIds = checkedPromptIds(promptIds, tok, promptText, m.config().vocabSize());
         int eos = Tokenizers.eosId(tok, m.config());
         log.info("prompt: {} tokens ({} segment(s) of {}), generating up to {} tokens, {}", promptIds.length,
                 (promptIds.length + m.config().segmentSize() - 1) / m.config().segmentSize(), m.config().segmentSize(),
@@ -165,6 +126,59 @@ final class GenerateCommand implements Callable<Integer> {
                 ids.length < maxNewTokens ? " (stopped at EOS)" : "", String.format("%.2f", prefill),
                 ids.length > 1 ? String.format("%.1f", (ids.length - 1) / Math.max(decode, 1e-9)) : "-");
         return 0;
+    }
+
+    private void checkOptions() {
+        if (maxNewTokens < 0) {
+            throw new IllegalArgumentException("--max-new-tokens must be >= 0, got " + maxNewTokens);
+        }
+        if (segment != null && segment <= 0) {
+            throw new IllegalArgumentException("--segment must be a positive integer, got " + segment);
+        }
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
+        }
+        if (topK < 0) {
+            throw new IllegalArgumentException("--top-k must be >= 0 (0 = no limit), got " + topK);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
+        }
+    }
+
+    /** The text of --prompt-file or --prompt; null with --prompt-ids. */
+    private String promptText() throws java.io.IOException {
+        if (prompt.file != null) {
+            if (!Files.isRegularFile(prompt.file)) {
+                throw new IllegalArgumentException("--prompt-file: " + prompt.file + " does not exist or is not a file");
+            }
+            return Files.readString(prompt.file, StandardCharsets.UTF_8);
+        } else if (prompt.text != null) {
+            return prompt.text;
+        }
+        return null;
+    }
+
+    /** The prompt's token ids (the given ones, or the encoded text after BOS), checked against the vocabulary. */
+    private int[] checkedPromptIds(int[] promptIds, Optional<Tokenizer> tok, String promptText, int vocab) {
+        if (promptIds == null) {
+            int[] enc = tok.get().encode(promptText);
+            promptIds = new int[enc.length + (noBos ? 0 : 1)];
+            if (!noBos) {
+                promptIds[0] = tok.get().bosId();
+            }
+            System.arraycopy(enc, 0, promptIds, noBos ? 0 : 1, enc.length);
+        }
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty (no tokens): give some text, or leave out --no-bos");
+        }
+        for (int i = 0; i < promptIds.length; i++) {
+            if (promptIds[i] < 0 || promptIds[i] >= vocab) {
+                throw new IllegalArgumentException((prompt.ids != null ? prompt.ids + ": " : "") + "token id " + promptIds[i]
+                        + " at index " + i + " is outside the model's vocabulary [0, " + vocab + ")");
+            }
+        }
+        return promptIds;
     }
 
     /** Turns tokens into text as they come, holding back an incomplete UTF-8 character. */

@@ -1,5 +1,6 @@
 package dev.infini.cli;
 
+import dev.infini.cli.train.OptionConverters;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,7 +30,7 @@ public final class InfiniCli implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    /** Runs the tool and returns its exit code (0 ok, 1 failed, 2 bad usage). */
+    /** Runs the tool and returns its exit code (0 ok, 1 failed or a bad option value, 2 bad usage). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new InfiniCli());
         cl.setParameterExceptionHandler((ex, a) -> {
@@ -39,7 +40,8 @@ public final class InfiniCli implements Runnable {
                 ex.printStackTrace(err);
             }
             err.flush();
-            return 2;
+            // A value the option does not take is a failure like any other bad value (exit 1); usage errors exit 2.
+            return ex.getCause() instanceof OptionConverters.InvalidValue ? 1 : 2;
         });
         cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
             PrintWriter err = c.getErr();

@@ -74,6 +74,10 @@ public final class SparkGraphTraining implements GraphTraining.SparkBackend {
         try {
             TrainingMaster<?, ?> tm = trainingMaster(o, batchSize);
             SparkComputationGraph sparkNet = new SparkComputationGraph(sc, net, tm);
+            if (!o.listeners().isEmpty()) {
+                // Sent to the workers by both training masters (e.g. the trainer's global-norm clipping).
+                sparkNet.setListeners(o.listeners());
+            }
             JavaRDD<DataSet> rdd = sc.parallelize(batches, Math.max(1, o.workers()));
             List<Double> losses = new ArrayList<>();
             for (int r = 0; r < rounds; r++) {
@@ -82,7 +86,7 @@ public final class SparkGraphTraining implements GraphTraining.SparkBackend {
                 // driver's network (mean of the workers' last minibatch losses).
                 double loss = o.sparkMode() == GraphTraining.SparkMode.SHARED ? sparkNet.getNetwork().score() : sparkNet.getScore();
                 losses.add(loss);
-                o.onStep().accept(losses.size());
+                o.stepDone(losses.size(), loss);
                 log.info("Spark {} round {}: loss {}", o.sparkMode(), r + 1, loss);
             }
             net.setParams(sparkNet.getNetwork().params());

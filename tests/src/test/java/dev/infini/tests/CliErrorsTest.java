@@ -133,4 +133,20 @@ class CliErrorsTest {
         assertOneLineError(code, 1, "--spark-mode must be averaging or shared", "ring");
         assertFalse(Files.exists(tmp.resolve("run")), "nothing written");
     }
+
+    @Test
+    @DisplayName("an option the graph engine cannot honour is a one-line error naming it, before any training")
+    void graphEngineRejectsTruncatedMemoryGradient() {
+        int code = InfiniCli.execute("train", "--engine", "graph", "--memory-gradient", "truncated",
+                "--out", tmp.resolve("run").toString());
+        assertOneLineError(code, 1, "--memory-gradient truncated", "--engine graph");
+        assertFalse(Files.exists(tmp.resolve("run")), "nothing written");
+    }
+
+    @Test
+    @DisplayName("an unknown corpus is a one-line error listing the bundled corpora")
+    void unknownCorpus() {
+        int code = InfiniCli.execute("eval", "--model", model(), "--corpus", "no-such-corpus", "--seq-len", "16");
+        assertOneLineError(code, 1, "no-such-corpus", "moby-dick, moby-dick-book, sotu");
+    }
 }

@@ -11,7 +11,7 @@ import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.train.SegmentGradients;
 import dev.infini.samediff.train.TrainBatch;
 import dev.infini.samediff.Presets;
-import dev.infini.cli.train.Trainer;
+import dev.infini.cli.train.TrainingData;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -38,7 +38,7 @@ class PipelineToModelTest {
             TokenBlockIterator it = TokenBlockIterator.builder(corpus).tokenizer(tok).seqLen(40).batchSize(3)
                     .mode(mode).shuffle(true).seed(1).build();
             DataSet ds = it.next();
-            TrainBatch b = Trainer.toBatch(ds);
+            TrainBatch b = TrainingData.toBatch(ds);
             SegmentRunner.Result r = new SegmentRunner(model).run(b.inputIds(), b.attentionMask(), null, null);
             assertArrayEquals(new long[] {3, 40, c.vocabSize()}, r.logits().shape());   // 2 segments of 16 + 8
             // Token ids are bytes of Moby-Dick: the labels are the next inputs.

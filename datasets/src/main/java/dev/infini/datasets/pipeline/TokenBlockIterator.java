@@ -87,77 +87,21 @@ public final class TokenBlockIterator implements DataSetIterator {
         this.seed = b.seed;
         this.dropLast = b.dropLast;
         this.idType = b.idType;
-        int[] selected = b.documents != null ? b.documents.clone() : IntStream.range(0, corpus.numDocuments()).toArray();
-        if (selected.length == 0) {
-            throw new IllegalArgumentException("no documents selected from corpus " + corpus.name());
-        }
         int extra = (addBos ? 1 : 0) + 1;
-        int shortDocs = 0;
-        int tooShort = 0;
-        int kept = 0;
-        int[] keep = new int[selected.length];
-        for (int d : selected) {
-            if (d < 0 || d >= corpus.numDocuments()) {
-                throw new IllegalArgumentException("document index " + d + " is outside corpus " + corpus.name() + " with "
-                        + corpus.numDocuments() + " documents");
-            }
-            int len = corpus.documentLength(d);
-            if (len < b.minDocumentTokens) {
-                tooShort++;
-                continue;
-            }
-            if (len + extra < seqLen) {
-                shortDocs++;
-            }
-            keep[kept++] = d;
-        }
-        if (tooShort > 0) {
-            log.warn("skipped {} of {} documents of {} with fewer than {} tokens", tooShort, selected.length, corpus.name(),
-                    b.minDocumentTokens);
-        }
-        if (kept == 0) {
-            throw new IllegalArgumentException("no document of corpus " + corpus.name() + " has at least "
-                    + b.minDocumentTokens + " tokens (" + selected.length + " selected)");
-        }
-        this.docs = Arrays.copyOf(keep, kept);
+        this.docs = selectDocuments(b);
         if (mode == BlockMode.CONCATENATED) {
-            streamStart = new long[docs.length + 1];
-            long s = 0;
-            for (int i = 0; i < docs.length; i++) {
-                streamStart[i] = s;
-                s += corpus.documentLength(docs[i]) + extra;
-            }
-            streamStart[docs.length] = s;
-            streamLength = s;
+            streamStart = streamStarts(corpus, docs, extra);
+            streamLength = streamStart[docs.length];
             numBlocks = Math.max(1, ceilDiv(streamLength - 1, seqLen));
             blockDoc = null;
             blockStart = null;
         } else {
             streamStart = null;
             streamLength = 0;
-            long n = 0;
-            for (int d : docs) {
-                n += ceilDiv(corpus.documentLength(d) + extra - 1, seqLen);
-            }
-            if (n > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("too many blocks: " + n);
-            }
-            blockDoc = new int[(int) n];
-            blockStart = new int[(int) n];
-            int k = 0;
-            for (int d : docs) {
-                int seq = corpus.documentLength(d) + extra;
-                for (int st = 0; st < seq - 1; st += seqLen) {
-                    blockDoc[k] = d;
-                    blockStart[k] = st;
-                    k++;
-                }
-            }
-            numBlocks = n;
-            if (shortDocs > 0) {
-                log.info("{} of {} documents of {} are shorter than seq_len {}: each fills one padded block", shortDocs,
-                        docs.length, corpus.name(), seqLen);
-            }
+            int[][] blocks = documentBlocks(extra);
+            blockDoc = blocks[0];
+            blockStart = blocks[1];
+            numBlocks = blockDoc.length;
         }
         if (numBlocks > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("too many blocks: " + numBlocks);
@@ -169,6 +113,80 @@ public final class TokenBlockIterator implements DataSetIterator {
         this.planKey = computePlanKey();
         setEpoch(0);
         log.debug("{} blocks of {} tokens ({}) from {} documents of {}", numBlocks, seqLen, mode, docs.length, corpus.name());
+    }
+
+    /** The builder's documents (all by default), checked, without those shorter than its minimum. */
+    private int[] selectDocuments(Builder b) {
+        int[] selected = b.documents != null ? b.documents.clone() : IntStream.range(0, corpus.numDocuments()).toArray();
+        if (selected.length == 0) {
+            throw new IllegalArgumentException("no documents selected from corpus " + corpus.name());
+        }
+        int tooShort = 0;
+        int kept = 0;
+        int[] keep = new int[selected.length];
+        for (int d : selected) {
+            if (d < 0 || d >= corpus.numDocuments()) {
+                throw new IllegalArgumentException("document index " + d + " is outside corpus " + corpus.name() + " with "
+                        + corpus.numDocuments() + " documents");
+            }
+            if (corpus.documentLength(d) < b.minDocumentTokens) {
+                tooShort++;
+                continue;
+            }
+            keep[kept++] = d;
+        }
+        if (tooShort > 0) {
+            log.warn("skipped {} of {} documents of {} with fewer than {} tokens", tooShort, selected.length, corpus.name(),
+                    b.minDocumentTokens);
+        }
+        if (kept == 0) {
+            throw new IllegalArgumentException("no document of corpus " + corpus.name() + " has at least "
+                    + b.minDocumentTokens + " tokens (" + selected.length + " selected)");
+        }
+        return Arrays.copyOf(keep, kept);
+    }
+
+    /** CONCATENATED: where each document starts in the stream, and (last) the stream's length. */
+    private static long[] streamStarts(TokenizedCorpus corpus, int[] docs, int extra) {
+        long[] starts = new long[docs.length + 1];
+        long s = 0;
+        for (int i = 0; i < docs.length; i++) {
+            starts[i] = s;
+            s += corpus.documentLength(docs[i]) + extra;
+        }
+        starts[docs.length] = s;
+        return starts;
+    }
+
+    /** PER_DOCUMENT: the document and the start (within the document's sequence) of every block. */
+    private int[][] documentBlocks(int extra) {
+        long n = 0;
+        int shortDocs = 0;
+        for (int d : docs) {
+            n += ceilDiv(corpus.documentLength(d) + extra - 1, seqLen);
+            if (corpus.documentLength(d) + extra < seqLen) {
+                shortDocs++;
+            }
+        }
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("too many blocks: " + n);
+        }
+        int[] doc = new int[(int) n];
+        int[] start = new int[(int) n];
+        int k = 0;
+        for (int d : docs) {
+            int seq = corpus.documentLength(d) + extra;
+            for (int st = 0; st < seq - 1; st += seqLen) {
+                doc[k] = d;
+                start[k] = st;
+                k++;
+            }
+        }
+        if (shortDocs > 0) {
+            log.info("{} of {} documents of {} are shorter than seq_len {}: each fills one padded block", shortDocs,
+                    docs.length, corpus.name(), seqLen);
+        }
+        return new int[][] {doc, start};
     }
 
     public static Builder builder(TokenizedCorpus corpus) {

@@ -151,35 +151,7 @@ public final class LinePlot {
             int pw = width - left - right, ph = height - top - bottom;
             Frame f = new Frame(left, top, pw, ph, x0, x1, y0, y1);
 
-            for (double t : yTicks) {
-                if (t < y0 || t > y1) continue;
-                int y = f.py(t);
-                g.setColor(new Color(232, 232, 232));
-                g.drawLine(left, y, left + pw, y);
-                g.setColor(Color.DARK_GRAY);
-                String s = format(t, yTicks);
-                g.drawString(s, left - 6 - fm.stringWidth(s), y + 4);
-            }
-            for (double t : xTicks) {
-                if (t < x0 || t > x1) continue;
-                int x = f.px(t);
-                g.setColor(new Color(232, 232, 232));
-                g.drawLine(x, top, x, top + ph);
-                g.setColor(Color.DARK_GRAY);
-                String s = format(t, xTicks);
-                g.drawString(s, x - fm.stringWidth(s) / 2, top + ph + 16);
-            }
-            g.setColor(Color.BLACK);
-            g.drawRect(left, top, pw, ph);
-            g.drawString(xLabel, left + pw / 2 - fm.stringWidth(xLabel) / 2, height - 14);
-            AffineTransform saved = g.getTransform();
-            g.rotate(-Math.PI / 2);
-            g.drawString(yLabel, -(top + ph / 2) - fm.stringWidth(yLabel) / 2, 16);
-            g.setTransform(saved);
-            g.setFont(plain.deriveFont(Font.BOLD, 14f));
-            g.drawString(title, left + pw / 2 - g.getFontMetrics().stringWidth(title) / 2, 25);
-            g.setFont(plain);
-
+            axes(g, fm, f, xTicks, yTicks);
             Stroke dashed = new BasicStroke(1f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f, 4f}, 0f);
             for (Reference r : references) {
                 int y = f.py(r.y());
@@ -187,28 +159,7 @@ public final class LinePlot {
                 g.setStroke(dashed);
                 g.drawLine(left, y, left + pw, y);
             }
-            g.setClip(left, top, pw + 1, ph + 1);
-            g.setStroke(new BasicStroke(1.8f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
-            for (Series s : series) {
-                g.setColor(s.color());
-                int px = Integer.MIN_VALUE, py = 0;
-                for (int i = 0; i < s.x().length; i++) {
-                    if (!Double.isFinite(s.x()[i]) || !Double.isFinite(s.y()[i])) {
-                        px = Integer.MIN_VALUE;
-                        continue;
-                    }
-                    int x = f.px(s.x()[i]), y = f.py(s.y()[i]);
-                    if (s.line() && px != Integer.MIN_VALUE) {
-                        g.drawLine(px, py, x, y);
-                    }
-                    if (s.markers()) {
-                        g.fillOval(x - 3, y - 3, 7, 7);
-                    }
-                    px = x;
-                    py = y;
-                }
-            }
-            g.setClip(null);
+            drawSeries(g, f);
             for (Reference r : references) {
                 int y = f.py(r.y());
                 g.setColor(new Color(255, 255, 255, 200));
@@ -221,6 +172,66 @@ public final class LinePlot {
             g.dispose();
         }
         return img;
+    }
+
+    /** Grid lines, tick labels, the frame, the axis labels and the title. */
+    private void axes(Graphics2D g, FontMetrics fm, Frame f, double[] xTicks, double[] yTicks) {
+        int left = f.left(), top = f.top(), pw = f.pw(), ph = f.ph();
+        for (double t : yTicks) {
+            if (t < f.y0() || t > f.y1()) continue;
+            int y = f.py(t);
+            g.setColor(new Color(232, 232, 232));
+            g.drawLine(left, y, left + pw, y);
+            g.setColor(Color.DARK_GRAY);
+            String s = format(t, yTicks);
+            g.drawString(s, left - 6 - fm.stringWidth(s), y + 4);
+        }
+        for (double t : xTicks) {
+            if (t < f.x0() || t > f.x1()) continue;
+            int x = f.px(t);
+            g.setColor(new Color(232, 232, 232));
+            g.drawLine(x, top, x, top + ph);
+            g.setColor(Color.DARK_GRAY);
+            String s = format(t, xTicks);
+            g.drawString(s, x - fm.stringWidth(s) / 2, top + ph + 16);
+        }
+        g.setColor(Color.BLACK);
+        g.drawRect(left, top, pw, ph);
+        g.drawString(xLabel, left + pw / 2 - fm.stringWidth(xLabel) / 2, height - 14);
+        AffineTransform saved = g.getTransform();
+        g.rotate(-Math.PI / 2);
+        g.drawString(yLabel, -(top + ph / 2) - fm.stringWidth(yLabel) / 2, 16);
+        g.setTransform(saved);
+        Font plain = g.getFont();
+        g.setFont(plain.deriveFont(Font.BOLD, 14f));
+        g.drawString(title, left + pw / 2 - g.getFontMetrics().stringWidth(title) / 2, 25);
+        g.setFont(plain);
+    }
+
+    /** The series' lines and markers, clipped to the plot area. */
+    private void drawSeries(Graphics2D g, Frame f) {
+        g.setClip(f.left(), f.top(), f.pw() + 1, f.ph() + 1);
+        g.setStroke(new BasicStroke(1.8f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
+        for (Series s : series) {
+            g.setColor(s.color());
+            int px = Integer.MIN_VALUE, py = 0;
+            for (int i = 0; i < s.x().length; i++) {
+                if (!Double.isFinite(s.x()[i]) || !Double.isFinite(s.y()[i])) {
+                    px = Integer.MIN_VALUE;
+                    continue;
+                }
+                int x = f.px(s.x()[i]), y = f.py(s.y()[i]);
+                if (s.line() && px != Integer.MIN_VALUE) {
+                    g.drawLine(px, py, x, y);
+                }
+                if (s.markers()) {
+                    g.fillOval(x - 3, y - 3, 7, 7);
+                }
+                px = x;
+                py = y;
+            }
+        }
+        g.setClip(null);
     }
 
     /** Writes the plot as a PNG, creating parent directories. */

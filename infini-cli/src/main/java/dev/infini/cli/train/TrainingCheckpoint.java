@@ -1,7 +1,9 @@
 package dev.infini.cli.train;
 
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.train.AdamW;
 import dev.infini.samediff.hf.HfCheckpoint;
@@ -30,7 +32,9 @@ public final class TrainingCheckpoint {
     public static final String DIR = "checkpoint";
     public static final String OPTIMIZER = "optimizer.safetensors";
     public static final String STATE = "trainer.json";
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Enum options are read in any case: older checkpoints hold "samediff", "averaging", newer ones "FULL". */
+    private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS).build();
 
     private TrainingCheckpoint() {
     }
@@ -48,14 +52,42 @@ public final class TrainingCheckpoint {
         public double seconds;
     }
 
+    /** Writes a whole (resumable) checkpoint: weights, AdamW moments and trainer state. */
     public static void save(Path runDir, InfiniModel model, AdamW adam, State state) throws IOException {
+        Path tmp = prepareTmp(runDir, model);
+        Map<String, INDArray> opt = new LinkedHashMap<>(adam.state());
+        SafeTensors.write(tmp.resolve(OPTIMIZER), opt, SafeTensors.Dtype.F32, Map.of("step", Long.toString(adam.step())));
+        Files.writeString(tmp.resolve(STATE), JSON.writeValueAsString(state));
+        swap(runDir, tmp);
+    }
+
+    /**
+     * Writes the weights alone as {@code checkpoint/} (a Hugging Face checkpoint, atomically; not resumable: the
+     * graph engine's, whose optimizer lives in DL4J).
+     */
+    public static void saveWeights(Path runDir, InfiniModel model) throws IOException {
+        swap(runDir, prepareTmp(runDir, model));
+    }
+
+    /** The options as checkpoints hold them (trainer.json's {@code options}). */
+    public static String toJson(TrainOptions options) throws IOException {
+        return JSON.writeValueAsString(options);
+    }
+
+    /** Options read back from their JSON form (older checkpoints' included). */
+    public static TrainOptions optionsFromJson(String json) throws IOException {
+        return JSON.readValue(json, TrainOptions.class);
+    }
+
+    private static Path prepareTmp(Path runDir, InfiniModel model) throws IOException {
         Path tmp = runDir.resolve(DIR + ".tmp");
         deleteTree(tmp);
         Files.createDirectories(tmp);
         HfCheckpoint.save(model, tmp);
-        Map<String, INDArray> opt = new LinkedHashMap<>(adam.state());
-        SafeTensors.write(tmp.resolve(OPTIMIZER), opt, SafeTensors.Dtype.F32, Map.of("step", Long.toString(adam.step())));
-        Files.writeString(tmp.resolve(STATE), JSON.writeValueAsString(state));
+        return tmp;
+    }
+
+    private static void swap(Path runDir, Path tmp) throws IOException {
         Path cur = runDir.resolve(DIR), old = runDir.resolve(DIR + ".old");
         deleteTree(old);
         if (Files.exists(cur)) {

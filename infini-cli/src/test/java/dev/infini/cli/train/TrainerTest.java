@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.hf.HfCheckpoint;
+import dev.infini.samediff.train.LrSchedule;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -68,7 +69,7 @@ class TrainerTest {
     @DisplayName("a run killed after its step-3 checkpoint and resumed has the losses of an uninterrupted run")
     void resumeReproducesUninterruptedLosses() throws IOException {
         Path a = tmp.resolve("a"), b = tmp.resolve("b");
-        Trainer.Summary full = new Trainer(small(a, 7), null).run();
+        TrainSummary full = new Trainer(small(a, 7), null).run();
         double[] expected = losses(a.resolve("metrics.jsonl"));
         assertEquals(7, expected.length);
 
@@ -81,7 +82,7 @@ class TrainerTest {
         assertEquals("simulated kill", kill.getMessage());
         assertEquals(3, TrainingCheckpoint.readState(TrainingCheckpoint.locate(b)).step);
 
-        Trainer.Summary resumed = new Trainer(Trainer.optionsOf(b), b).run();
+        TrainSummary resumed = new Trainer(Trainer.optionsOf(b), b).run();
         double[] actual = losses(b.resolve("metrics.jsonl"));
         assertEquals(7, actual.length, "metrics.jsonl holds each step once");
         for (int i = 0; i < expected.length; i++) {
@@ -96,7 +97,7 @@ class TrainerTest {
         Path out = tmp.resolve("run");
         TrainOptions o = small(out, 12);
         o.lr = 1e-2;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         double[] l = losses(out.resolve("metrics.jsonl"));
         assertTrue(l[l.length - 1] < l[0] - 0.5, "loss fell from " + l[0] + " to " + l[l.length - 1]);
         assertTrue(s.unigramPpl() > 1 && s.valPpl() > 1);
@@ -108,6 +109,8 @@ class TrainerTest {
         for (String k : List.of("steps", "tokens_per_s", "train_loss", "val_loss", "val_ppl", "unigram_ppl", "seconds")) {
             assertTrue(summary.has(k), "summary has " + k);
         }
+        assertEquals("samediff", summary.get("engine").asText());
+        assertEquals("full", summary.get("memory_gradient").asText());
         assertEquals(12, summary.get("steps").asInt());
         assertTrue(Files.readString(out.resolve("sample.txt")).length() > 0);
     }
@@ -144,7 +147,7 @@ class TrainerTest {
         TrainOptions o = small(tmp.resolve("ft"), 3);
         o.init = dir.toString();
         o.gateInit = -2.0;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         assertEquals(3, s.steps());
         InfiniModel tuned = HfCheckpoint.load(tmp.resolve("ft").resolve(TrainingCheckpoint.DIR));
         assertEquals(dev.infini.samediff.ModelFamily.LLAMA, tuned.config().family());
@@ -158,10 +161,11 @@ class TrainerTest {
     void graphEngineWithTwoWorkers() throws IOException {
         Path out = tmp.resolve("graph");
         TrainOptions o = small(out, 6);
-        o.engine = "graph";
+        o.engine = Engine.GRAPH;
         o.workers = 2;
         o.lr = 1e-2;
-        Trainer.Summary s = new Trainer(o, null).run();
+        o.checkpointEvery = 0;   // ParallelWrapper checkpoints at the end only (a checkpoint every 3 steps is rejected)
+        TrainSummary s = new Trainer(o, null).run();
         assertTrue(s.steps() > 0);
         assertTrue(Double.isFinite(s.valLoss()) && s.valLoss() < Math.log(260), "val loss " + s.valLoss());
         InfiniModel m = HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR));
@@ -173,6 +177,38 @@ class TrainerTest {
     }
 
     @Test
+    @DisplayName("--engine graph on one worker validates and checkpoints every N steps; the summary names engine and gradient")
+    void graphEngineOnOneWorkerHonoursEvalAndCheckpointEvery() throws IOException {
+        Path out = tmp.resolve("graph1");
+        TrainOptions o = small(out, 4);
+        o.engine = Engine.GRAPH;
+        o.evalEvery = 2;
+        o.checkpointEvery = 2;
+        List<String> progress = new java.util.ArrayList<>();
+        TrainSummary s = new Trainer(o, null).onProgress(line -> {
+            progress.add(line);
+            if (line.startsWith("step 3/")) {
+                assertTrue(Files.isRegularFile(out.resolve(TrainingCheckpoint.DIR).resolve("config.json")),
+                        "weights checkpointed at step 2");
+            }
+        }).run();
+        assertEquals(4, s.steps());
+        assertEquals(4, progress.size());
+        ObjectMapper m = new ObjectMapper();
+        List<JsonNode> lines = new java.util.ArrayList<>();
+        for (String l : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+            lines.add(m.readTree(l));
+        }
+        assertTrue(lines.get(1).has("val_loss"), "validation at step 2: " + lines.get(1));
+        assertTrue(!lines.get(0).has("val_loss") && !lines.get(2).has("val_loss"));
+        assertEquals(new LrSchedule(o.lr, o.warmup, o.steps, o.minLrRatio).at(3), lines.get(2).get("lr").asDouble(), 1e-12);
+        JsonNode summary = m.readTree(s.toJson());
+        assertEquals("graph", summary.get("engine").asText());
+        assertEquals("full", summary.get("memory_gradient").asText());
+        assertEquals(32, HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR)).config().hiddenSize());
+    }
+
+    @Test
     @DisplayName("--corpus passkey trains on passkey prompts; validation counts only the answer")
     void passkeyTask() throws IOException {
         Path out = tmp.resolve("passkey");
@@ -181,7 +217,7 @@ class TrainerTest {
         o.seqLen = 320;
         o.segment = 64;
         o.promptWeight = 0.1;
-        Trainer.Summary s = new Trainer(o, null).run();
+        TrainSummary s = new Trainer(o, null).run();
         assertEquals(2, s.steps());
         assertTrue(Double.isFinite(s.valLoss()));
         assertTrue(Files.readString(out.resolve("sample.txt")).contains("What is the pass key?"));

@@ -3,6 +3,7 @@ package dev.infini.zoo.dl4j;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
+import org.deeplearning4j.optimize.api.TrainingListener;
 import org.deeplearning4j.parallelism.ParallelWrapper;
 import org.nd4j.linalg.dataset.api.DataSet;
 import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
@@ -35,6 +36,9 @@ public final class GraphTraining {
         /** ParameterAveragingTrainingMaster: workers fit independently, parameters averaged on the driver. */
         AVERAGING;
 
+        /** The mode when none is chosen, everywhere ({@code train --spark-mode}'s default too). */
+        public static final SparkMode DEFAULT = AVERAGING;
+
         /** {@code shared} or {@code averaging} (any case), as {@code train --spark-mode} takes it. */
         public static SparkMode parse(String s) {
             for (SparkMode m : values()) {
@@ -46,14 +50,22 @@ public final class GraphTraining {
         }
     }
 
+    /** Receives each recorded step's index (1-based) and its loss. */
+    @FunctionalInterface
+    public interface StepLoss {
+        void accept(int step, double loss);
+    }
+
     /** Training choices beside the model and the data. */
     public static final class Options {
         int workers = 1;
         String sparkMaster;
-        SparkMode sparkMode = SparkMode.SHARED;
+        SparkMode sparkMode = SparkMode.DEFAULT;
         int steps = Integer.MAX_VALUE;
         int averagingFrequency = 1;
         IntConsumer onStep = s -> { };
+        StepLoss onLoss = (s, l) -> { };
+        List<TrainingListener> listeners = List.of();
 
         /** ParallelWrapper workers on this machine (1: plain {@code fit}); with Spark: partitions/workers. */
         public Options workers(int n) {
@@ -73,6 +85,22 @@ public final class GraphTraining {
         public Options averagingFrequency(int n) { this.averagingFrequency = n; return this; }
         /** Called after each recorded step with its index. */
         public Options onStep(IntConsumer c) { this.onStep = c; return this; }
+        /**
+         * Called after each recorded step with its index and loss: on the calling thread with one worker, on the
+         * workers' threads with ParallelWrapper, once per round on the driver with Spark.
+         */
+        public Options onLoss(StepLoss c) { this.onLoss = c; return this; }
+        /**
+         * More DL4J listeners on the trained network (with ParallelWrapper: on every worker's replica; with Spark:
+         * sent to the workers through the TrainingMaster, so they must be serializable).
+         */
+        public Options listeners(TrainingListener... l) { this.listeners = List.of(l); return this; }
+
+        /** Reports a recorded step to {@link #onStep} and {@link #onLoss}. */
+        public void stepDone(int step, double loss) {
+            onStep.accept(step);
+            onLoss.accept(step, loss);
+        }
 
         public int workers() { return workers; }
         public String sparkMaster() { return sparkMaster; }
@@ -80,6 +108,7 @@ public final class GraphTraining {
         public int steps() { return steps; }
         public int averagingFrequency() { return averagingFrequency; }
         public IntConsumer onStep() { return onStep; }
+        public List<TrainingListener> listeners() { return listeners; }
     }
 
     /**
@@ -110,18 +139,28 @@ public final class GraphTraining {
         DataSetIterator limited = new Limited(data, o.steps);
         List<Double> losses = Collections.synchronizedList(new ArrayList<>());
         if (o.workers <= 1) {
-            while (limited.hasNext()) {
-                net.fit(limited.next());
-                losses.add(net.score());
-                o.onStep.accept(losses.size());
+            List<TrainingListener> before = new ArrayList<>(net.getListeners() == null ? List.of() : net.getListeners());
+            net.addListeners(o.listeners.toArray(new TrainingListener[0]));
+            try {
+                while (limited.hasNext()) {
+                    net.fit(limited.next());
+                    losses.add(net.score());
+                    o.stepDone(losses.size(), net.score());
+                }
+            } finally {
+                net.setListeners(before);
             }
             return new Result(losses, "graph");
         }
         BaseTrainingListener record = new BaseTrainingListener() {
             @Override
             public void iterationDone(Model model, int iteration, int epoch) {
-                losses.add(model.score());
-                o.onStep.accept(losses.size());
+                int step;
+                synchronized (losses) {
+                    losses.add(model.score());
+                    step = losses.size();
+                }
+                o.stepDone(step, model.score());
             }
         };
         try (ParallelWrapper pw = new ParallelWrapper.Builder<>(net)
@@ -134,7 +173,9 @@ public final class GraphTraining {
                 .reportScoreAfterAveraging(true)
                 .trainingMode(ParallelWrapper.TrainingMode.AVERAGING)
                 .build()) {
-            pw.setListeners(record);
+            List<TrainingListener> all = new ArrayList<>(o.listeners);
+            all.add(record);
+            pw.setListeners(all);
             pw.fit(limited);
         } catch (Exception e) {
             if (e instanceof RuntimeException re) {

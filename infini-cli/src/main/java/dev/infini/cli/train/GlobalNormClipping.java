@@ -1,0 +1,38 @@
+package dev.infini.cli.train;
+
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.optimize.api.BaseTrainingListener;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.Serializable;
+
+/**
+ * {@code --clip} for the graph engine: DL4J's own gradient normalisation works per layer or per parameter, so this
+ * listener scales all gradients together when their global L2 norm exceeds {@code maxNorm}, as the SameDiff trainer
+ * does ({@code OptimizerStep}). DL4J calls {@link #onGradientCalculation} after the backward pass and before the
+ * updater; the listener holds no state, so ParallelWrapper's workers may share it.
+ */
+public final class GlobalNormClipping extends BaseTrainingListener implements Serializable {
+    private final double maxNorm;
+
+    public GlobalNormClipping(double maxNorm) {
+        this.maxNorm = maxNorm;
+    }
+
+    @Override
+    public void onGradientCalculation(Model model) {
+        var grads = model.gradient().gradientForVariable().values();
+        double sq = 0;
+        for (INDArray g : grads) {
+            double n = g.norm2Number().doubleValue();
+            sq += n * n;
+        }
+        double norm = Math.sqrt(sq);
+        if (Double.isFinite(norm) && norm > maxNorm) {
+            double c = maxNorm / norm;
+            for (INDArray g : grads) {
+                g.muli(c);
+            }
+        }
+    }
+}
