@@ -9,6 +9,7 @@ import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.samediff.train.OptimizerStep;
 import dev.infini.samediff.train.TrainBatch;
 import dev.infini.samediff.Presets;
+import dev.infini.cli.bench.OpProfile;
 import dev.infini.cli.bench.Rss;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.slf4j.Logger;
@@ -21,8 +22,9 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 
 /** {@code infini bench}: speed and memory figures (not tests). One configuration per process, so peak RSS is its own. */
-@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BenchCommand.Train.class},
-        description = "Benchmarks: 'bench train' measures training tokens/s and peak resident memory.")
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BenchCommand.Train.class, BenchCommand.Profile.class},
+        description = {"Benchmarks: 'bench train' measures training tokens/s and peak resident memory;",
+                "'bench profile' shows where a training step's time goes, per SameDiff op kind."})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -50,6 +52,18 @@ final class BenchCommand implements Runnable {
         @Option(names = "--head-dim", description = "Override the preset's head dimension.") Integer headDim;
         @Option(names = "--intermediate", description = "Override the preset's MLP size.") Integer intermediate;
 
+        /** {@code batch} rows of {@code seqLen + 1} random byte tokens (seed 7). */
+        TrainBatch randomBatch() {
+            Random rnd = new Random(7);
+            int[][] rows = new int[batch][seqLen + 1];
+            for (int[] r : rows) {
+                for (int i = 0; i < r.length; i++) {
+                    r[i] = rnd.nextInt(256);
+                }
+            }
+            return TrainBatch.fromTokens(rows);
+        }
+
         /** The preset with the shape overrides given. */
         InfiniConfig shape() {
             InfiniConfig.Builder b = Presets.get(preset).toBuilder().segmentSize(segment);
@@ -68,14 +82,7 @@ final class BenchCommand implements Runnable {
             InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
             MemoryGradient mg = MemoryGradient.parse(mode);
             OptimizerStep step = new OptimizerStep(model, segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
-            Random rnd = new Random(7);
-            int[][] rows = new int[batch][seqLen + 1];
-            for (int[] r : rows) {
-                for (int i = 0; i < r.length; i++) {
-                    r[i] = rnd.nextInt(256);
-                }
-            }
-            TrainBatch b = TrainBatch.fromTokens(rows);
+            TrainBatch b = randomBatch();
             double rssBefore = Rss.currentMiB();
             step.step(List.of(b), 1e-4); // warm-up: graph building, first allocations
             long t0 = System.nanoTime();
@@ -99,6 +106,60 @@ final class BenchCommand implements Runnable {
                     .put("heap_max_mib", Runtime.getRuntime().maxMemory() >> 20);
             System.out.println(n);
             return 0;
+        }
+    }
+
+    /** {@code bench profile}: the same steps as {@code bench train}, timed per SameDiff op kind. */
+    @Command(name = "profile", mixinStandardHelpOptions = true,
+            description = "Training steps on random byte tokens with every SameDiff op timed; prints a Markdown table of "
+                    + "the time per op kind (the share of the step's wall clock) and a JSON line.")
+    static final class Profile implements Callable<Integer> {
+        @picocli.CommandLine.Mixin
+        Train shape = new Train();
+        @Option(names = "--top", defaultValue = "15", description = "Op kinds listed (default: ${DEFAULT-VALUE}).")
+        int top;
+
+        @Override
+        public Integer call() {
+            InfiniConfig c = shape.shape();
+            InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
+            MemoryGradient mg = MemoryGradient.parse(shape.mode);
+            OptimizerStep step = new OptimizerStep(model, shape.segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
+            TrainBatch b = shape.randomBatch();
+            step.step(List.of(b), 1e-4); // warm-up: builds the graphs and their gradient functions
+            OpProfile profile = new OpProfile();
+            for (int len : segmentLengths(shape.seqLen, shape.segment)) {
+                org.nd4j.autodiff.samediff.SameDiff sd = model.graph(shape.batch, len, true).sameDiff();
+                sd.addListeners(profile);
+                if (sd.getFunction("grad") != null) {
+                    sd.getFunction("grad").addListeners(profile);
+                }
+            }
+            profile.recording(true);
+            long t0 = System.nanoTime();
+            for (int i = 0; i < shape.steps; i++) {
+                step.step(List.of(b), 1e-4);
+            }
+            long wall = System.nanoTime() - t0;
+            System.out.print(profile.markdown(wall, shape.steps, top));
+            ObjectNode n = new ObjectMapper().createObjectNode();
+            n.put("bench", "profile").put("memory_gradient", mg.key()).put("seq_len", shape.seqLen)
+                    .put("segment", shape.segment).put("batch", shape.batch).put("steps", shape.steps)
+                    .put("hidden", c.hiddenSize()).put("layers", c.numLayers())
+                    .put("ms_per_step", Math.round(wall / 1e6 / shape.steps))
+                    .put("in_ops_share", Math.round(1000.0 * profile.totalNanos() / wall) / 1000.0);
+            ObjectNode ops = n.putObject("ms_per_step_by_op");
+            profile.sorted().forEach(e -> ops.put(e.getKey(), Math.round(e.getValue().nanos() / 1e5 / shape.steps) / 10.0));
+            System.out.println(n);
+            return 0;
+        }
+
+        private static java.util.Set<Integer> segmentLengths(int seqLen, int segment) {
+            java.util.Set<Integer> out = new java.util.TreeSet<>();
+            for (int s0 = 0; s0 < seqLen; s0 += segment) {
+                out.add(Math.min(segment, seqLen - s0));
+            }
+            return out;
         }
     }
 }
