@@ -14,6 +14,16 @@ final class Blas {
     private Blas() {
     }
 
+    /** With {@code -Dinfini.fast.profile=true}, time and count of the products since the last {@link #resetProfile}. */
+    static final boolean PROFILE = Boolean.getBoolean("infini.fast.profile");
+    static long profileNanos;
+    static long profileCalls;
+
+    static void resetProfile() {
+        profileNanos = 0;
+        profileCalls = 0;
+    }
+
     /**
      * {@code C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta * C}, all row-major; {@code op} transposes when
      * {@code ta}/{@code tb}. {@code lda}, {@code ldb}, {@code ldc} are the row strides of the stored matrices.
@@ -26,6 +36,7 @@ final class Blas {
         if (m == 0 || n == 0) {
             return;
         }
+        long t0 = PROFILE ? System.nanoTime() : 0;
         if (c.isFloat()) {
             openblas_nolapack.cblas_sgemm(order, tA, tB, m, n, k, (float) alpha,
                     new FloatPointer(a.fp).position(aOff), lda, new FloatPointer(b.fp).position(bOff), ldb,
@@ -34,6 +45,10 @@ final class Blas {
             openblas_nolapack.cblas_dgemm(order, tA, tB, m, n, k, alpha,
                     new DoublePointer(a.dp).position(aOff), lda, new DoublePointer(b.dp).position(bOff), ldb,
                     beta, new DoublePointer(c.dp).position(cOff), ldc);
+        }
+        if (PROFILE) {
+            profileNanos += System.nanoTime() - t0;
+            profileCalls++;
         }
     }
 

@@ -84,6 +84,43 @@ final class Buf {
         }
     }
 
+    private static final ThreadLocal<float[]> TMP = ThreadLocal.withInitial(() -> new float[1024]);
+
+    private static float[] tmp(int len) {
+        float[] t = TMP.get();
+        if (t.length < len) {
+            t = new float[Math.max(len, 2 * t.length)];
+            TMP.set(t);
+        }
+        return t;
+    }
+
+    /** Bulk read of {@code len} elements from {@code off} into {@code dst} (converted to double). */
+    void read(int off, double[] dst, int len) {
+        if (f != null) {
+            float[] t = tmp(len);
+            f.get(off, t, 0, len);
+            for (int i = 0; i < len; i++) {
+                dst[i] = t[i];
+            }
+        } else {
+            d.get(off, dst, 0, len);
+        }
+    }
+
+    /** Bulk write of {@code len} elements of {@code src} at {@code off}. */
+    void write(int off, double[] src, int len) {
+        if (f != null) {
+            float[] t = tmp(len);
+            for (int i = 0; i < len; i++) {
+                t[i] = (float) src[i];
+            }
+            f.put(off, t, 0, len);
+        } else {
+            d.put(off, src, 0, len);
+        }
+    }
+
     void zero() {
         arr.assign(0);
     }

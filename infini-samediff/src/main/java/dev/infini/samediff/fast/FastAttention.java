@@ -40,14 +40,20 @@ final class FastAttention {
         local(d, L, ctx.mask());
         Kernels.sigma(L.q, L.sq, n, d.qd(), null);                             // sigma(Q), Q before RoPE
         read(d, L.sq, d.h(), d.qd(), d.g(), m, z, L.aMem, L.den);
-        double[] gp = gates(w.gate(), d.h());
-        for (int r = 0; r < n; r++) {                                          // A = A_dot + (A_mem - A_dot) sigmoid(g)
-            for (int hh = 0; hh < d.h(); hh++) {
-                for (int j = r * d.qd() + hh * d.hd(), e = j + d.hd(); j < e; j++) {
-                    double ad = L.aDot.get(j);
-                    L.a.set(j, ad + (L.aMem.get(j) - ad) * gp[hh]);
-                }
+        mix(d, L, gates(w.gate(), d.h()));
+    }
+
+    /** {@code A = A_dot + (A_mem - A_dot) sigmoid(g_h)}, row by row of {@code [N, H*d]}. */
+    private static void mix(Dims d, LayerBuffers L, double[] gp) {
+        int qd = d.qd();
+        double[] ad = new double[qd], am = new double[qd];
+        for (int r = 0; r < d.n(); r++) {
+            L.aDot.read(r * qd, ad, qd);
+            L.aMem.read(r * qd, am, qd);
+            for (int j = 0; j < qd; j++) {
+                ad[j] += (am[j] - ad[j]) * gp[j / d.hd()];
             }
+            L.a.write(r * qd, ad, qd);
         }
     }
 
@@ -79,17 +85,22 @@ final class FastAttention {
                 int mem = b * d.kv() + hh / group;
                 long off = (long) b * s * ld + hh * hd;
                 Blas.gemm(false, false, s, hd, hd, 1, sx, off, ld, m, (long) mem * hd * hd, hd, 0, out, off, ld);
+                double[] zr = new double[hd], xr = new double[hd], or = new double[hd];
+                z.read(mem * hd, zr, hd);
                 for (int t = 0; t < s; t++) {
-                    int o = (int) off + t * ld, zo = mem * hd;
+                    int o = (int) off + t * ld;
+                    sx.read(o, xr, hd);
+                    out.read(o, or, hd);
                     double dn = InfiniAttention.EPS;
                     for (int i = 0; i < hd; i++) {
-                        dn += sx.get(o + i) * z.get(zo + i);
+                        dn += xr[i] * zr[i];
                     }
                     den[(b * s + t) * heads + hh] = dn;
                     double inv = 1.0 / dn;
                     for (int i = 0; i < hd; i++) {
-                        out.set(o + i, out.get(o + i) * inv);
+                        or[i] *= inv;
                     }
+                    out.write(o, or, hd);
                 }
             }
         }
@@ -108,27 +119,33 @@ final class FastAttention {
         Buf value = L.v;
         if (L.retr != null) {
             read(d, L.sk, d.kv(), kvd, 1, m, z, L.retr, L.denR);
-            for (int i = 0; i < d.n() * kvd; i++) {
-                L.value.set(i, L.v.get(i) - L.retr.get(i));
+            double[] vr = new double[kvd], rr = new double[kvd];
+            for (int r = 0; r < d.n(); r++) {
+                L.v.read(r * kvd, vr, kvd);
+                L.retr.read(r * kvd, rr, kvd);
+                for (int i = 0; i < kvd; i++) {
+                    vr[i] -= rr[i];
+                }
+                L.value.write(r * kvd, vr, kvd);
             }
             value = L.value;
         }
         mOut.copyFrom(m);
-        zOut.copyFrom(z);
         for (int b = 0; b < d.b(); b++) {
             for (int kv = 0; kv < d.kv(); kv++) {
-                int mem = b * d.kv() + kv;
-                long off = (long) b * s * kvd + kv * hd;
-                Blas.gemm(true, false, hd, hd, s, 1, L.sk, off, kvd, value, off, kvd, 1, mOut, (long) mem * hd * hd, hd);
-                for (int i = 0; i < hd; i++) {
-                    double sum = 0;
-                    for (int t = 0; t < s; t++) {
-                        sum += L.sk.get((int) off + t * kvd + i);
-                    }
-                    zOut.add(mem * hd + i, sum);
-                }
+                long off = (long) b * s * kvd + kv * hd, mOff = (long) (b * d.kv() + kv) * hd * hd;
+                Blas.gemm(true, false, hd, hd, s, 1, L.sk, off, kvd, value, off, kvd, 1, mOut, mOff, hd);
             }
         }
+        double[] zs = new double[d.b() * kvd], row = new double[kvd];         // z' = z + sum_t sigma(K_t)
+        z.read(0, zs, zs.length);
+        for (int r = 0; r < d.n(); r++) {
+            L.sk.read(r * kvd, row, kvd);
+            for (int i = 0, o = (r / s) * kvd; i < kvd; i++) {
+                zs[o + i] += row[i];
+            }
+        }
+        zOut.write(0, zs, zs.length);
     }
 
     static double[] gates(Buf gate, int heads) {

@@ -31,16 +31,9 @@ final class FastAttentionBackward {
         writeBackward(d, L, sc, mem);
         // Q: through RoPE (local path) and sigma (memory path); K likewise, sigma(K) masked.
         Kernels.ropeBackward(sc.dqr, sc.dq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin());
-        for (int i = 0; i < n * d.qd(); i++) {
-            sc.dq.add(i, sc.dsq.get(i) * Kernels.sigmaPrime(L.q.get(i)));
-        }
+        addSigmaBackward(sc.dq, sc.dsq, L.q, n, d.qd(), null);
         Kernels.ropeBackward(sc.dkr, sc.dk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin());
-        for (int r = 0; r < n; r++) {
-            double mk = ctx.mask()[r];
-            for (int i = r * d.kvd(), e = i + d.kvd(); mk != 0 && i < e; i++) {
-                sc.dk.add(i, mk * sc.dsk.get(i) * Kernels.sigmaPrime(L.k.get(i)));
-            }
-        }
+        addSigmaBackward(sc.dk, sc.dsk, L.k, n, d.kvd(), ctx.mask());
         Blas.atb(d.qd(), d.dm(), n, sc.dq, L.h, 0, g.q());                     // dWq = dQ^T h
         Blas.atb(d.kvd(), d.dm(), n, sc.dk, L.h, 0, g.k());
         Blas.atb(d.kvd(), d.dm(), n, sc.dv, L.h, 0, g.v());
@@ -50,21 +43,43 @@ final class FastAttentionBackward {
         return sc.dh;
     }
 
+    /** {@code dx += dsx * mask * sigma'(x)}, row by row ({@code mask} null for none). */
+    private static void addSigmaBackward(Buf dx, Buf dsx, Buf x, int rows, int cols, double[] mask) {
+        double[] gr = new double[cols], sr = new double[cols], xr = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            double mk = mask == null ? 1.0 : mask[r];
+            if (mk == 0) {
+                continue;
+            }
+            int o = r * cols;
+            dx.read(o, gr, cols);
+            dsx.read(o, sr, cols);
+            x.read(o, xr, cols);
+            for (int i = 0; i < cols; i++) {
+                gr[i] += mk * sr[i] * Kernels.sigmaPrime(xr[i]);
+            }
+            dx.write(o, gr, cols);
+        }
+    }
+
     /** Gate mix backward: {@code dA_mem = dA s}, {@code dA_dot = dA (1 - s)}, {@code dg_h = sum dA (A_mem - A_dot) s (1 - s)}. */
     private static void mix(Dims d, LayerBuffers L, Buf gate, Scratch sc, Buf dGate) {
         double[] gp = FastAttention.gates(gate, d.h());
         double[] acc = new double[d.h()];
+        int qd = d.qd(), hd = d.hd();
+        double[] da = new double[qd], am = new double[qd], ad = new double[qd];
         for (int r = 0; r < d.n(); r++) {
-            for (int hh = 0; hh < d.h(); hh++) {
-                double sum = 0;
-                for (int j = r * d.qd() + hh * d.hd(), e = j + d.hd(); j < e; j++) {
-                    double da = sc.da.get(j);
-                    sc.daMem.set(j, da * gp[hh]);
-                    sc.daDot.set(j, da * (1 - gp[hh]));
-                    sum += da * (L.aMem.get(j) - L.aDot.get(j));
-                }
-                acc[hh] += sum;
+            sc.da.read(r * qd, da, qd);
+            L.aMem.read(r * qd, am, qd);
+            L.aDot.read(r * qd, ad, qd);
+            for (int j = 0; j < qd; j++) {
+                double g = gp[j / hd];
+                acc[j / hd] += da[j] * (am[j] - ad[j]);
+                am[j] = da[j] * g;
+                ad[j] = da[j] * (1 - g);
             }
+            sc.daMem.write(r * qd, am, qd);
+            sc.daDot.write(r * qd, ad, qd);
         }
         for (int hh = 0; hh < d.h(); hh++) {
             dGate.set(hh, acc[hh] * gp[hh] * (1 - gp[hh]));
@@ -99,30 +114,38 @@ final class FastAttentionBackward {
     static void readBackward(Dims d, Buf sx, int heads, int ld, int group, Buf dOut, Buf out, double[] den,
                              Buf dsx, double betaSx, Memory mem) {
         int s = d.s(), hd = d.hd();
-        double[] dden = new double[s];
+        double[] dden = new double[s], g = new double[hd], o = new double[hd], zr = new double[hd], dzr = new double[hd];
         for (int b = 0; b < d.b(); b++) {
             for (int hh = 0; hh < heads; hh++) {
                 int mi = b * d.kv() + hh / group, zo = mi * hd;
                 long off = (long) b * s * ld + hh * hd, mOff = (long) mi * hd * hd;
                 for (int t = 0; t < s; t++) {
-                    int o = (int) off + t * ld;
+                    int ro = (int) off + t * ld;
+                    dOut.read(ro, g, hd);
+                    out.read(ro, o, hd);
                     double dn = den[(b * s + t) * heads + hh], acc = 0;
                     for (int i = 0; i < hd; i++) {
-                        double g = dOut.get(o + i);
-                        acc -= g * out.get(o + i);
-                        dOut.set(o + i, g / dn);
+                        acc -= g[i] * o[i];
+                        g[i] /= dn;
                     }
+                    dOut.write(ro, g, hd);
                     dden[t] = acc / dn;
                 }
                 Blas.gemm(false, true, s, hd, hd, 1, dOut, off, ld, mem.m(), mOff, hd, betaSx, dsx, off, ld);
                 Blas.gemm(true, false, hd, hd, s, 1, sx, off, ld, dOut, off, ld, 1, mem.dm(), mOff, hd);
+                mem.z().read(zo, zr, hd);
+                mem.dz().read(zo, dzr, hd);
                 for (int t = 0; t < s; t++) {
-                    int o = (int) off + t * ld;
+                    int ro = (int) off + t * ld;
+                    dsx.read(ro, g, hd);
+                    sx.read(ro, o, hd);
                     for (int i = 0; i < hd; i++) {
-                        dsx.add(o + i, dden[t] * mem.z().get(zo + i));
-                        mem.dz().add(zo + i, dden[t] * sx.get(o + i));
+                        g[i] += dden[t] * zr[i];
+                        dzr[i] += dden[t] * o[i];
                     }
+                    dsx.write(ro, g, hd);
                 }
+                mem.dz().write(zo, dzr, hd);
             }
         }
     }
@@ -140,21 +163,30 @@ final class FastAttentionBackward {
                 int mi = b * d.kv() + kv;
                 long off = (long) b * s * kvd + kv * hd, mOff = (long) mi * hd * hd;
                 Blas.gemm(false, true, s, hd, hd, 1, value, off, kvd, mem.dmNext(), mOff, hd, 0, sc.dsk, off, kvd);
-                for (int t = 0; t < s; t++) {
-                    for (int i = 0; i < hd; i++) {
-                        sc.dsk.add((int) off + t * kvd + i, mem.dzNext().get(mi * hd + i));
-                    }
-                }
                 Blas.gemm(false, false, s, hd, hd, 1, L.sk, off, kvd, mem.dmNext(), mOff, hd,
                         delta ? 0 : 1, delta ? sc.dvalue : sc.dv, off, kvd);
             }
         }
-        if (delta) {
-            for (int i = 0; i < d.n() * kvd; i++) {
-                double g = sc.dvalue.get(i);
-                sc.dv.add(i, g);
-                sc.dvalue.set(i, -g);
+        double[] dzn = new double[d.b() * kvd], row = new double[kvd], vr = new double[kvd];
+        mem.dzNext().read(0, dzn, dzn.length);
+        for (int r = 0; r < d.n(); r++) {                                        // d sigma(K_t) += dz'
+            sc.dsk.read(r * kvd, row, kvd);
+            for (int i = 0, o = (r / s) * kvd; i < kvd; i++) {
+                row[i] += dzn[o + i];
             }
+            sc.dsk.write(r * kvd, row, kvd);
+            if (delta) {                                                         // dV += d value; d retr = -d value
+                sc.dvalue.read(r * kvd, row, kvd);
+                sc.dv.read(r * kvd, vr, kvd);
+                for (int i = 0; i < kvd; i++) {
+                    vr[i] += row[i];
+                    row[i] = -row[i];
+                }
+                sc.dv.write(r * kvd, vr, kvd);
+                sc.dvalue.write(r * kvd, row, kvd);
+            }
+        }
+        if (delta) {
             readBackward(d, L.sk, d.kv(), kvd, 1, sc.dvalue, L.retr, L.denR, sc.dsk, 1, mem);
         }
     }

@@ -232,7 +232,7 @@ public final class FastSegment {
         Kernels.rmsNorm(lb.x1, w(TensorNames.postAttentionNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv2, lb.h2);
         Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpGate(l)), 0, lb.gt);
         Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpUp(l)), 0, lb.up);
-        Kernels.activation(lb.gt, lb.up, lb.act, lb.mm, n * d.im(), gelu);
+        Kernels.activation(lb.gt, lb.up, lb.act, lb.mm, n, d.im(), gelu);
         xs[l + 1].copyFrom(lb.x1);
         Blas.xwt(n, d.dm(), d.im(), lb.mm, w(TensorNames.mlpDown(l)), 1, xs[l + 1]);   // x2 = x1 + mm Wd^T
     }
@@ -289,7 +289,7 @@ public final class FastSegment {
         int n = d.n();
         Blas.atb(d.dm(), d.im(), n, sc.dx, lb.mm, 0, grads.get(TensorNames.mlpDown(l)));   // dWd = dX^T mm
         Blas.xw(n, d.im(), d.dm(), sc.dx, w(TensorNames.mlpDown(l)), 0, sc.dgt);          // d(mm) = dX Wd
-        Kernels.activationBackward(lb.gt, lb.up, lb.act, sc.dgt, sc.dup, n * d.im(), gelu);
+        Kernels.activationBackward(lb.gt, lb.up, lb.act, sc.dgt, sc.dup, n, d.im(), gelu);
         Blas.atb(d.im(), d.dm(), n, sc.dgt, lb.h2, 0, grads.get(TensorNames.mlpGate(l)));
         Blas.atb(d.im(), d.dm(), n, sc.dup, lb.h2, 0, grads.get(TensorNames.mlpUp(l)));
         Blas.xw(n, d.dm(), d.im(), sc.dgt, w(TensorNames.mlpGate(l)), 0, sc.dh);

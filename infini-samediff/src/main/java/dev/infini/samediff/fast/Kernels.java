@@ -1,10 +1,13 @@
 package dev.infini.samediff.fast;
 
 /**
- * The element-wise parts of the decoder, forward and backward, as fused loops in plain Java over {@link Buf}s
- * (computing in double whatever the storage type). Matrices are row-major {@code [rows, cols]}.
+ * The element-wise parts of the decoder, forward and backward, as fused loops in plain Java: each reads whole rows
+ * of its {@link Buf}s into double arrays ({@link Buf#read}), computes in double whatever the storage type, and
+ * writes rows back ({@link Buf#write}). Matrices are row-major {@code [rows, cols]}.
  */
 final class Kernels {
+    private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
+
     private Kernels() {
     }
 
@@ -13,19 +16,19 @@ final class Kernels {
      * docs/spec.md; keeps the per-row factor {@code inv [rows]} for the backward pass.
      */
     static void rmsNorm(Buf x, Buf w, boolean plusOne, double eps, int rows, int cols, Buf inv, Buf y) {
-        double[] s = scale(w, plusOne, cols);
+        double[] s = scale(w, plusOne, cols), xr = new double[cols];
         for (int r = 0; r < rows; r++) {
-            int o = r * cols;
+            x.read(r * cols, xr, cols);
             double ss = 0;
             for (int j = 0; j < cols; j++) {
-                double v = x.get(o + j);
-                ss += v * v;
+                ss += xr[j] * xr[j];
             }
             double iv = 1.0 / Math.sqrt(ss / cols + eps);
             inv.set(r, iv);
             for (int j = 0; j < cols; j++) {
-                y.set(o + j, x.get(o + j) * iv * s[j]);
+                xr[j] = xr[j] * iv * s[j];
             }
+            y.write(r * cols, xr, cols);
         }
     }
 
@@ -35,35 +38,36 @@ final class Kernels {
      */
     static void rmsNormBackward(Buf x, Buf inv, Buf w, boolean plusOne, Buf dy, int rows, int cols,
                                 Buf dw, Buf dx, boolean accumulate) {
-        double[] s = scale(w, plusOne, cols);
-        double[] gw = new double[cols];
+        double[] s = scale(w, plusOne, cols), gw = new double[cols];
+        double[] xr = new double[cols], gr = new double[cols], out = new double[cols];
         for (int r = 0; r < rows; r++) {
             int o = r * cols;
+            x.read(o, xr, cols);
+            dy.read(o, gr, cols);
             double iv = inv.get(r), dot = 0;
             for (int j = 0; j < cols; j++) {
-                double xh = x.get(o + j) * iv, g = dy.get(o + j);
-                gw[j] += g * xh;
-                dot += g * s[j] * xh;
+                double xh = xr[j] * iv;
+                gw[j] += gr[j] * xh;
+                dot += gr[j] * s[j] * xh;
             }
             dot /= cols;
-            for (int j = 0; j < cols; j++) {
-                double v = iv * (dy.get(o + j) * s[j] - x.get(o + j) * iv * dot);
-                if (accumulate) {
-                    dx.add(o + j, v);
-                } else {
-                    dx.set(o + j, v);
-                }
+            if (accumulate) {
+                dx.read(o, out, cols);
             }
+            for (int j = 0; j < cols; j++) {
+                double v = iv * (gr[j] * s[j] - xr[j] * iv * dot);
+                out[j] = accumulate ? out[j] + v : v;
+            }
+            dx.write(o, out, cols);
         }
-        for (int j = 0; j < cols; j++) {
-            dw.set(j, gw[j]);
-        }
+        dw.write(0, gw, cols);
     }
 
     private static double[] scale(Buf w, boolean plusOne, int cols) {
         double[] s = new double[cols];
-        for (int j = 0; j < cols; j++) {
-            s[j] = plusOne ? 1.0 + w.get(j) : w.get(j);
+        w.read(0, s, cols);
+        for (int j = 0; plusOne && j < cols; j++) {
+            s[j] += 1.0;
         }
         return s;
     }
@@ -75,41 +79,48 @@ final class Kernels {
      */
     static void rope(Buf x, Buf y, int rows, int heads, int d, int seq, double[] cos, double[] sin) {
         int half = d / 2, cols = heads * d;
+        double[] xr = new double[cols], yr = new double[cols];
         for (int r = 0; r < rows; r++) {
             int t = (r % seq) * d;
-            for (int h = 0; h < heads; h++) {
-                int o = r * cols + h * d;
-                for (int j = 0; j < d; j++) {
-                    double rot = j < half ? -x.get(o + j + half) : x.get(o + j - half);
-                    y.set(o + j, x.get(o + j) * cos[t + j] + rot * sin[t + j]);
+            x.read(r * cols, xr, cols);
+            for (int o = 0; o < cols; o += d) {
+                for (int j = 0; j < half; j++) {
+                    yr[o + j] = xr[o + j] * cos[t + j] - xr[o + j + half] * sin[t + j];
+                    yr[o + j + half] = xr[o + j + half] * cos[t + j + half] + xr[o + j] * sin[t + j + half];
                 }
             }
+            y.write(r * cols, yr, cols);
         }
     }
 
     /** RoPE backward: {@code dx = dy cos + (dy sin) R^T}, i.e. {@code dx_i += u_{i+d/2}} (i < d/2), {@code -u_{i-d/2}}. */
     static void ropeBackward(Buf dy, Buf dx, int rows, int heads, int d, int seq, double[] cos, double[] sin) {
         int half = d / 2, cols = heads * d;
+        double[] gr = new double[cols], xr = new double[cols];
         for (int r = 0; r < rows; r++) {
             int t = (r % seq) * d;
-            for (int h = 0; h < heads; h++) {
-                int o = r * cols + h * d;
-                for (int i = 0; i < d; i++) {
-                    double rot = i < half ? dy.get(o + i + half) * sin[t + i + half] : -dy.get(o + i - half) * sin[t + i - half];
-                    dx.set(o + i, dy.get(o + i) * cos[t + i] + rot);
+            dy.read(r * cols, gr, cols);
+            for (int o = 0; o < cols; o += d) {
+                for (int i = 0; i < half; i++) {
+                    xr[o + i] = gr[o + i] * cos[t + i] + gr[o + i + half] * sin[t + i + half];
+                    xr[o + i + half] = gr[o + i + half] * cos[t + i + half] - gr[o + i] * sin[t + i];
                 }
             }
+            dx.write(r * cols, xr, cols);
         }
     }
 
     /** {@code sigma(x) = ELU(x) + 1} (the memory's feature map), times {@code rowMask[r]} when given. */
     static void sigma(Buf x, Buf y, int rows, int cols, double[] rowMask) {
+        double[] xr = new double[cols];
         for (int r = 0; r < rows; r++) {
             double m = rowMask == null ? 1.0 : rowMask[r];
-            for (int j = r * cols, e = j + cols; j < e; j++) {
-                double v = x.get(j);
-                y.set(j, m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v)));
+            x.read(r * cols, xr, cols);
+            for (int j = 0; j < cols; j++) {
+                double v = xr[j];
+                xr[j] = m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v));
             }
+            y.write(r * cols, xr, cols);
         }
     }
 
@@ -118,38 +129,73 @@ final class Kernels {
         return x > 0 ? 1.0 : Math.exp(x);
     }
 
-    /** MLP activation forward: {@code act = gelu_tanh(g)} or {@code silu(g)}, {@code mm = act * up}. */
-    static void activation(Buf g, Buf up, Buf act, Buf mm, int n, boolean gelu) {
-        for (int i = 0; i < n; i++) {
-            double x = g.get(i), a;
-            if (gelu) {
-                a = 0.5 * x * (1.0 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
-            } else {
-                a = x / (1.0 + Math.exp(-x));
+    /** {@code tanh} through {@code exp} (an intrinsic; {@code Math.tanh} is not): {@code 1 - 2 / (e^{2u} + 1)}. */
+    static double tanh(double u) {
+        if (u > 20) {
+            return 1.0;
+        }
+        if (u < -20) {
+            return -1.0;
+        }
+        return 1.0 - 2.0 / (Math.exp(2 * u) + 1.0);
+    }
+
+    /**
+     * MLP activation forward, rows of {@code cols}: {@code mm = act(g) * up} with {@code act = gelu_tanh} or
+     * {@code silu}; {@code aux} keeps {@code tanh(...)} (GeLU) or {@code sigmoid(g)} (SiLU) for the backward pass.
+     */
+    static void activation(Buf g, Buf up, Buf aux, Buf mm, int rows, int cols, boolean gelu) {
+        double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            int o = r * cols;
+            g.read(o, gr, cols);
+            up.read(o, ur, cols);
+            for (int i = 0; i < cols; i++) {
+                double x = gr[i], a;
+                if (gelu) {
+                    double t = tanh(GELU_C * (x + 0.044715 * x * x * x));
+                    ar[i] = t;
+                    a = 0.5 * x * (1.0 + t);
+                } else {
+                    double sg = 1.0 / (1.0 + Math.exp(-x));
+                    ar[i] = sg;
+                    a = x * sg;
+                }
+                ur[i] *= a;
             }
-            act.set(i, a);
-            mm.set(i, a * up.get(i));
+            aux.write(o, ar, cols);
+            mm.write(o, ur, cols);
         }
     }
 
-    private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
-
     /**
      * MLP activation backward, in place: on entry {@code dgOut} holds {@code d(mm)}; on exit {@code dgOut} holds
-     * {@code d(g) = d(mm) up act'(g)} and {@code dUp = d(mm) act}.
+     * {@code d(g) = d(mm) up act'(g)} and {@code dUp = d(mm) act(g)}.
      */
-    static void activationBackward(Buf g, Buf up, Buf act, Buf dgOut, Buf dUp, int n, boolean gelu) {
-        for (int i = 0; i < n; i++) {
-            double x = g.get(i), dm = dgOut.get(i), prime;
-            if (gelu) {
-                double t = Math.tanh(GELU_C * (x + 0.044715 * x * x * x));
-                prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
-            } else {
-                double sg = 1.0 / (1.0 + Math.exp(-x));
-                prime = sg * (1.0 + x * (1.0 - sg));
+    static void activationBackward(Buf g, Buf up, Buf aux, Buf dgOut, Buf dUp, int rows, int cols, boolean gelu) {
+        double[] gr = new double[cols], ur = new double[cols], ar = new double[cols], dr = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            int o = r * cols;
+            g.read(o, gr, cols);
+            up.read(o, ur, cols);
+            aux.read(o, ar, cols);
+            dgOut.read(o, dr, cols);
+            for (int i = 0; i < cols; i++) {
+                double x = gr[i], dm = dr[i], a, prime;
+                if (gelu) {
+                    double t = ar[i];
+                    a = 0.5 * x * (1.0 + t);
+                    prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
+                } else {
+                    double sg = ar[i];
+                    a = x * sg;
+                    prime = sg * (1.0 + x * (1.0 - sg));
+                }
+                dr[i] = dm * ur[i] * prime;
+                ur[i] = dm * a;
             }
-            dUp.set(i, dm * act.get(i));
-            dgOut.set(i, dm * up.get(i) * prime);
+            dUp.write(o, ur, cols);
+            dgOut.write(o, dr, cols);
         }
     }
 
@@ -159,48 +205,46 @@ final class Kernels {
      * padded query has a defined row); masked entries get probability exactly 0.
      */
     static void causalSoftmax(Buf p, int off, int seq, double[] mask, int maskOff) {
+        double[] row = new double[seq];
         for (int s = 0; s < seq; s++) {
             int o = off + s * seq;
+            p.read(o, row, s + 1);
             double max = Double.NEGATIVE_INFINITY;
             for (int t = 0; t <= s; t++) {
                 if (t == s || mask[maskOff + t] != 0) {
-                    max = Math.max(max, p.get(o + t));
+                    max = Math.max(max, row[t]);
                 }
             }
             double sum = 0;
             for (int t = 0; t <= s; t++) {
-                if (t == s || mask[maskOff + t] != 0) {
-                    double e = Math.exp(p.get(o + t) - max);
-                    p.set(o + t, e);
-                    sum += e;
-                } else {
-                    p.set(o + t, 0.0);
-                }
+                double e = t == s || mask[maskOff + t] != 0 ? Math.exp(row[t] - max) : 0.0;
+                row[t] = e;
+                sum += e;
             }
             double inv = 1.0 / sum;
             for (int t = 0; t <= s; t++) {
-                p.set(o + t, p.get(o + t) * inv);
+                row[t] *= inv;
             }
-            for (int t = s + 1; t < seq; t++) {
-                p.set(o + t, 0.0);
-            }
+            java.util.Arrays.fill(row, s + 1, seq, 0.0);
+            p.write(o, row, seq);
         }
     }
 
     /** Softmax backward of one head, in place on {@code dp [S, S]}: {@code dS = P (dP - rowsum(P dP))}. */
     static void softmaxBackward(Buf p, int pOff, Buf dp, int seq) {
+        double[] pr = new double[seq], gr = new double[seq];
         for (int s = 0; s < seq; s++) {
-            int o = pOff + s * seq, q = s * seq;
+            p.read(pOff + s * seq, pr, s + 1);
+            dp.read(s * seq, gr, s + 1);
             double dot = 0;
             for (int t = 0; t <= s; t++) {
-                dot += p.get(o + t) * dp.get(q + t);
+                dot += pr[t] * gr[t];
             }
             for (int t = 0; t <= s; t++) {
-                dp.set(q + t, p.get(o + t) * (dp.get(q + t) - dot));
+                gr[t] = pr[t] * (gr[t] - dot);
             }
-            for (int t = s + 1; t < seq; t++) {
-                dp.set(q + t, 0.0);
-            }
+            java.util.Arrays.fill(gr, s + 1, seq, 0.0);
+            dp.write(s * seq, gr, seq);
         }
     }
 }

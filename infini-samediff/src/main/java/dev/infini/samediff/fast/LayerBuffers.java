@@ -29,7 +29,7 @@ final class LayerBuffers {
     final Buf h2;        // [N, D]
     final Buf gt;        // [N, I]   gate projection (pre-activation)
     final Buf up;        // [N, I]
-    final Buf act;       // [N, I]
+    final Buf act;       // [N, I]   tanh(...) of GeLU-tanh, or sigmoid(g) of SiLU (see Kernels.activation)
     final Buf mm;        // [N, I]   act * up
 
     LayerBuffers(Dims d, DataType t, boolean delta) {
