@@ -84,38 +84,28 @@ final class Buf {
         }
     }
 
-    private static final ThreadLocal<float[]> TMP = ThreadLocal.withInitial(() -> new float[1024]);
-
-    private static float[] tmp(int len) {
-        float[] t = TMP.get();
-        if (t.length < len) {
-            t = new float[Math.max(len, 2 * t.length)];
-            TMP.set(t);
-        }
-        return t;
-    }
-
-    /** Bulk read of {@code len} elements from {@code off} into {@code dst} (converted to double). */
-    void read(int off, double[] dst, int len) {
+    /**
+     * Bulk read of {@code len} elements from {@code off} into {@code dst} (converted to double); {@code tmp} is
+     * the calling thread's float staging array of at least {@code len} (unused for float64).
+     */
+    void read(int off, double[] dst, int len, float[] tmp) {
         if (f != null) {
-            float[] t = tmp(len);
-            f.get(off, t, 0, len);
+            f.get(off, tmp, 0, len);
             for (int i = 0; i < len; i++) {
-                dst[i] = t[i];
+                dst[i] = tmp[i];
             }
         } else {
             d.get(off, dst, 0, len);
         }
     }
 
-    /** Bulk write of {@code len} elements of {@code src} at {@code off}. */
-    void write(int off, double[] src, int len) {
+    /** Bulk write of {@code len} elements of {@code src} at {@code off}; {@code tmp} as for {@link #read}. */
+    void write(int off, double[] src, int len, float[] tmp) {
         if (f != null) {
-            float[] t = tmp(len);
             for (int i = 0; i < len; i++) {
-                t[i] = (float) src[i];
+                tmp[i] = (float) src[i];
             }
-            f.put(off, t, 0, len);
+            f.put(off, tmp, 0, len);
         } else {
             d.put(off, src, 0, len);
         }

@@ -35,8 +35,8 @@ final class FastAttention {
         Blas.xwt(n, d.qd(), d.dm(), L.h, w.q(), 0, L.q);                      // Q = h Wq^T  [N, H*d]
         Blas.xwt(n, d.kvd(), d.dm(), L.h, w.k(), 0, L.k);                     // K = h Wk^T  [N, Hkv*d]
         Blas.xwt(n, d.kvd(), d.dm(), L.h, w.v(), 0, L.v);                     // V = h Wv^T  [N, Hkv*d]
-        Kernels.rope(L.q, L.qr, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin());
-        Kernels.rope(L.k, L.kr, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin());
+        Kernels.rope(L.q, L.qr, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), false);
+        Kernels.rope(L.k, L.kr, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), false);
         local(d, L, ctx.mask());
         Kernels.sigma(L.q, L.sq, n, d.qd(), null);                             // sigma(Q), Q before RoPE
         read(d, L.sq, d.h(), d.qd(), d.g(), m, z, L.aMem, L.den);
@@ -46,15 +46,18 @@ final class FastAttention {
     /** {@code A = A_dot + (A_mem - A_dot) sigmoid(g_h)}, row by row of {@code [N, H*d]}. */
     private static void mix(Dims d, LayerBuffers L, double[] gp) {
         int qd = d.qd();
-        double[] ad = new double[qd], am = new double[qd];
-        for (int r = 0; r < d.n(); r++) {
-            L.aDot.read(r * qd, ad, qd);
-            L.aMem.read(r * qd, am, qd);
-            for (int j = 0; j < qd; j++) {
-                ad[j] += (am[j] - ad[j]) * gp[j / d.hd()];
+        Par.range(d.n(), (long) d.n() * qd, (from, to) -> {
+            double[] ad = new double[qd], am = new double[qd];
+            float[] tmp = new float[qd];
+            for (int r = from; r < to; r++) {
+                L.aDot.read(r * qd, ad, qd, tmp);
+                L.aMem.read(r * qd, am, qd, tmp);
+                for (int j = 0; j < qd; j++) {
+                    ad[j] += (am[j] - ad[j]) * gp[j / d.hd()];
+                }
+                L.a.write(r * qd, ad, qd, tmp);
             }
-            L.a.write(r * qd, ad, qd);
-        }
+        });
     }
 
     /** {@code A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal/padding mask) V}, per (batch row, query head). */
@@ -63,11 +66,16 @@ final class FastAttention {
         double scale = 1.0 / Math.sqrt(hd);
         for (int b = 0; b < d.b(); b++) {
             for (int hh = 0; hh < d.h(); hh++) {
-                int kv = hh / d.g();
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + kv * hd;
+                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
                 int pOff = (b * d.h() + hh) * s * s;
                 Blas.gemm(false, true, s, s, hd, scale, L.qr, qOff, d.qd(), L.kr, kOff, d.kvd(), 0, L.probs, pOff, s);
-                Kernels.causalSoftmax(L.probs, pOff, s, mask, b * s);
+            }
+        }
+        Kernels.causalSoftmax(L.probs, d.b(), d.h(), s, mask);
+        for (int b = 0; b < d.b(); b++) {
+            for (int hh = 0; hh < d.h(); hh++) {
+                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
+                int pOff = (b * d.h() + hh) * s * s;
                 Blas.gemm(false, false, s, hd, s, 1, L.probs, pOff, s, L.v, kOff, d.kvd(), 0, L.aDot, qOff, d.qd());
             }
         }
@@ -82,28 +90,32 @@ final class FastAttention {
         int s = d.s(), hd = d.hd();
         for (int b = 0; b < d.b(); b++) {
             for (int hh = 0; hh < heads; hh++) {
-                int mem = b * d.kv() + hh / group;
-                long off = (long) b * s * ld + hh * hd;
-                Blas.gemm(false, false, s, hd, hd, 1, sx, off, ld, m, (long) mem * hd * hd, hd, 0, out, off, ld);
-                double[] zr = new double[hd], xr = new double[hd], or = new double[hd];
-                z.read(mem * hd, zr, hd);
-                for (int t = 0; t < s; t++) {
-                    int o = (int) off + t * ld;
-                    sx.read(o, xr, hd);
-                    out.read(o, or, hd);
-                    double dn = InfiniAttention.EPS;
-                    for (int i = 0; i < hd; i++) {
-                        dn += xr[i] * zr[i];
-                    }
-                    den[(b * s + t) * heads + hh] = dn;
-                    double inv = 1.0 / dn;
-                    for (int i = 0; i < hd; i++) {
-                        or[i] *= inv;
-                    }
-                    out.write(o, or, hd);
-                }
+                long off = (long) b * s * ld + hh * hd, mOff = (long) (b * d.kv() + hh / group) * hd * hd;
+                Blas.gemm(false, false, s, hd, hd, 1, sx, off, ld, m, mOff, hd, 0, out, off, ld);   // num = sx M
             }
         }
+        double[] zs = new double[d.b() * d.kvd()];
+        z.read(0, zs, zs.length, new float[zs.length]);
+        Par.range(d.n(), (long) d.n() * heads * hd, (from, to) -> {
+            double[] xr = new double[ld], or = new double[ld];
+            float[] tmp = new float[ld];
+            for (int r = from; r < to; r++) {
+                sx.read(r * ld, xr, ld, tmp);
+                out.read(r * ld, or, ld, tmp);
+                for (int hh = 0; hh < heads; hh++) {
+                    int zo = (r / s) * d.kvd() + (hh / group) * hd, o = hh * hd;
+                    double dn = InfiniAttention.EPS;                                              // den = sx z + eps
+                    for (int i = 0; i < hd; i++) {
+                        dn += xr[o + i] * zs[zo + i];
+                    }
+                    den[r * heads + hh] = dn;
+                    for (int i = 0; i < hd; i++) {
+                        or[o + i] /= dn;
+                    }
+                }
+                out.write(r * ld, or, ld, tmp);
+            }
+        });
     }
 
     /**
@@ -120,13 +132,14 @@ final class FastAttention {
         if (L.retr != null) {
             read(d, L.sk, d.kv(), kvd, 1, m, z, L.retr, L.denR);
             double[] vr = new double[kvd], rr = new double[kvd];
+            float[] tmp = new float[kvd];
             for (int r = 0; r < d.n(); r++) {
-                L.v.read(r * kvd, vr, kvd);
-                L.retr.read(r * kvd, rr, kvd);
+                L.v.read(r * kvd, vr, kvd, tmp);
+                L.retr.read(r * kvd, rr, kvd, tmp);
                 for (int i = 0; i < kvd; i++) {
                     vr[i] -= rr[i];
                 }
-                L.value.write(r * kvd, vr, kvd);
+                L.value.write(r * kvd, vr, kvd, tmp);
             }
             value = L.value;
         }
@@ -138,14 +151,15 @@ final class FastAttention {
             }
         }
         double[] zs = new double[d.b() * kvd], row = new double[kvd];         // z' = z + sum_t sigma(K_t)
-        z.read(0, zs, zs.length);
+        float[] tmp = new float[zs.length];
+        z.read(0, zs, zs.length, tmp);
         for (int r = 0; r < d.n(); r++) {
-            L.sk.read(r * kvd, row, kvd);
+            L.sk.read(r * kvd, row, kvd, tmp);
             for (int i = 0, o = (r / s) * kvd; i < kvd; i++) {
                 zs[o + i] += row[i];
             }
         }
-        zOut.write(0, zs, zs.length);
+        zOut.write(0, zs, zs.length, tmp);
     }
 
     static double[] gates(Buf gate, int heads) {

@@ -30,9 +30,9 @@ final class FastAttentionBackward {
         readBackward(d, L.sq, d.h(), d.qd(), d.g(), sc.daMem, L.aMem, L.den, sc.dsq, 0, mem);
         writeBackward(d, L, sc, mem);
         // Q: through RoPE (local path) and sigma (memory path); K likewise, sigma(K) masked.
-        Kernels.ropeBackward(sc.dqr, sc.dq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin());
+        Kernels.rope(sc.dqr, sc.dq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), true);
         addSigmaBackward(sc.dq, sc.dsq, L.q, n, d.qd(), null);
-        Kernels.ropeBackward(sc.dkr, sc.dk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin());
+        Kernels.rope(sc.dkr, sc.dk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), true);
         addSigmaBackward(sc.dk, sc.dsk, L.k, n, d.kvd(), ctx.mask());
         Blas.atb(d.qd(), d.dm(), n, sc.dq, L.h, 0, g.q());                     // dWq = dQ^T h
         Blas.atb(d.kvd(), d.dm(), n, sc.dk, L.h, 0, g.k());
@@ -45,21 +45,24 @@ final class FastAttentionBackward {
 
     /** {@code dx += dsx * mask * sigma'(x)}, row by row ({@code mask} null for none). */
     private static void addSigmaBackward(Buf dx, Buf dsx, Buf x, int rows, int cols, double[] mask) {
-        double[] gr = new double[cols], sr = new double[cols], xr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            double mk = mask == null ? 1.0 : mask[r];
-            if (mk == 0) {
-                continue;
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] gr = new double[cols], sr = new double[cols], xr = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                double mk = mask == null ? 1.0 : mask[r];
+                if (mk == 0) {
+                    continue;
+                }
+                int o = r * cols;
+                dx.read(o, gr, cols, tmp);
+                dsx.read(o, sr, cols, tmp);
+                x.read(o, xr, cols, tmp);
+                for (int i = 0; i < cols; i++) {
+                    gr[i] += mk * sr[i] * Kernels.sigmaPrime(xr[i]);
+                }
+                dx.write(o, gr, cols, tmp);
             }
-            int o = r * cols;
-            dx.read(o, gr, cols);
-            dsx.read(o, sr, cols);
-            x.read(o, xr, cols);
-            for (int i = 0; i < cols; i++) {
-                gr[i] += mk * sr[i] * Kernels.sigmaPrime(xr[i]);
-            }
-            dx.write(o, gr, cols);
-        }
+        });
     }
 
     /** Gate mix backward: {@code dA_mem = dA s}, {@code dA_dot = dA (1 - s)}, {@code dg_h = sum dA (A_mem - A_dot) s (1 - s)}. */
@@ -67,26 +70,30 @@ final class FastAttentionBackward {
         double[] gp = FastAttention.gates(gate, d.h());
         double[] acc = new double[d.h()];
         int qd = d.qd(), hd = d.hd();
-        double[] da = new double[qd], am = new double[qd], ad = new double[qd];
-        for (int r = 0; r < d.n(); r++) {
-            sc.da.read(r * qd, da, qd);
-            L.aMem.read(r * qd, am, qd);
-            L.aDot.read(r * qd, ad, qd);
-            for (int j = 0; j < qd; j++) {
-                double g = gp[j / hd];
-                acc[j / hd] += da[j] * (am[j] - ad[j]);
-                am[j] = da[j] * g;
-                ad[j] = da[j] * (1 - g);
+        Par.range(d.n(), (long) d.n() * qd, (from, to) -> {
+            double[] da = new double[qd], am = new double[qd], ad = new double[qd], part = new double[d.h()];
+            float[] tmp = new float[qd];
+            for (int r = from; r < to; r++) {
+                sc.da.read(r * qd, da, qd, tmp);
+                L.aMem.read(r * qd, am, qd, tmp);
+                L.aDot.read(r * qd, ad, qd, tmp);
+                for (int j = 0; j < qd; j++) {
+                    double g = gp[j / hd];
+                    part[j / hd] += da[j] * (am[j] - ad[j]);
+                    am[j] = da[j] * g;
+                    ad[j] = da[j] * (1 - g);
+                }
+                sc.daMem.write(r * qd, am, qd, tmp);
+                sc.daDot.write(r * qd, ad, qd, tmp);
             }
-            sc.daMem.write(r * qd, am, qd);
-            sc.daDot.write(r * qd, ad, qd);
-        }
+            Kernels.addInto(acc, part);
+        });
         for (int hh = 0; hh < d.h(); hh++) {
             dGate.set(hh, acc[hh] * gp[hh] * (1 - gp[hh]));
         }
     }
 
-    /** Local attention backward per (batch row, query head): dV, then softmax backward, then dQr and dKr. */
+    /** Local attention backward: dP and dV per (batch row, query head), the softmax backward, then dQr and dKr. */
     private static void local(Dims d, LayerBuffers L, Scratch sc) {
         int s = d.s(), hd = d.hd();
         double scale = 1.0 / Math.sqrt(hd);
@@ -94,14 +101,19 @@ final class FastAttentionBackward {
         sc.dv.zero();
         for (int b = 0; b < d.b(); b++) {
             for (int hh = 0; hh < d.h(); hh++) {
-                int kv = hh / d.g();
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + kv * hd;
+                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
                 int pOff = (b * d.h() + hh) * s * s;
-                Blas.gemm(false, true, s, s, hd, 1, sc.daDot, qOff, d.qd(), L.v, kOff, d.kvd(), 0, sc.dp, 0, s);
+                Blas.gemm(false, true, s, s, hd, 1, sc.daDot, qOff, d.qd(), L.v, kOff, d.kvd(), 0, sc.dp, pOff, s);
                 Blas.gemm(true, false, s, hd, s, 1, L.probs, pOff, s, sc.daDot, qOff, d.qd(), 1, sc.dv, kOff, d.kvd());
-                Kernels.softmaxBackward(L.probs, pOff, sc.dp, s);
-                Blas.gemm(false, false, s, hd, s, scale, sc.dp, 0, s, L.kr, kOff, d.kvd(), 0, sc.dqr, qOff, d.qd());
-                Blas.gemm(true, false, s, hd, s, scale, sc.dp, 0, s, L.qr, qOff, d.qd(), 1, sc.dkr, kOff, d.kvd());
+            }
+        }
+        Kernels.softmaxBackward(L.probs, sc.dp, d.b() * d.h() * s, s);
+        for (int b = 0; b < d.b(); b++) {
+            for (int hh = 0; hh < d.h(); hh++) {
+                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
+                int pOff = (b * d.h() + hh) * s * s;
+                Blas.gemm(false, false, s, hd, s, scale, sc.dp, pOff, s, L.kr, kOff, d.kvd(), 0, sc.dqr, qOff, d.qd());
+                Blas.gemm(true, false, s, hd, s, scale, sc.dp, pOff, s, L.qr, qOff, d.qd(), 1, sc.dkr, kOff, d.kvd());
             }
         }
     }
@@ -114,40 +126,64 @@ final class FastAttentionBackward {
     static void readBackward(Dims d, Buf sx, int heads, int ld, int group, Buf dOut, Buf out, double[] den,
                              Buf dsx, double betaSx, Memory mem) {
         int s = d.s(), hd = d.hd();
-        double[] dden = new double[s], g = new double[hd], o = new double[hd], zr = new double[hd], dzr = new double[hd];
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < heads; hh++) {
-                int mi = b * d.kv() + hh / group, zo = mi * hd;
-                long off = (long) b * s * ld + hh * hd, mOff = (long) mi * hd * hd;
-                for (int t = 0; t < s; t++) {
-                    int ro = (int) off + t * ld;
-                    dOut.read(ro, g, hd);
-                    out.read(ro, o, hd);
-                    double dn = den[(b * s + t) * heads + hh], acc = 0;
-                    for (int i = 0; i < hd; i++) {
+        double[] dden = new double[d.n() * heads];
+        Par.range(d.n(), (long) d.n() * ld, (from, to) -> {
+            double[] g = new double[ld], o = new double[ld];
+            float[] tmp = new float[ld];
+            for (int r = from; r < to; r++) {
+                dOut.read(r * ld, g, ld, tmp);
+                out.read(r * ld, o, ld, tmp);
+                for (int hh = 0; hh < heads; hh++) {
+                    double dn = den[r * heads + hh], acc = 0;
+                    for (int i = hh * hd; i < (hh + 1) * hd; i++) {
                         acc -= g[i] * o[i];
                         g[i] /= dn;
                     }
-                    dOut.write(ro, g, hd);
-                    dden[t] = acc / dn;
+                    dden[r * heads + hh] = acc / dn;
                 }
+                dOut.write(r * ld, g, ld, tmp);
+            }
+        });
+        for (int b = 0; b < d.b(); b++) {
+            for (int hh = 0; hh < heads; hh++) {
+                long off = (long) b * s * ld + hh * hd, mOff = (long) (b * d.kv() + hh / group) * hd * hd;
                 Blas.gemm(false, true, s, hd, hd, 1, dOut, off, ld, mem.m(), mOff, hd, betaSx, dsx, off, ld);
                 Blas.gemm(true, false, hd, hd, s, 1, sx, off, ld, dOut, off, ld, 1, mem.dm(), mOff, hd);
-                mem.z().read(zo, zr, hd);
-                mem.dz().read(zo, dzr, hd);
-                for (int t = 0; t < s; t++) {
-                    int ro = (int) off + t * ld;
-                    dsx.read(ro, g, hd);
-                    sx.read(ro, o, hd);
-                    for (int i = 0; i < hd; i++) {
-                        g[i] += dden[t] * zr[i];
-                        dzr[i] += dden[t] * o[i];
-                    }
-                    dsx.write(ro, g, hd);
-                }
-                mem.dz().write(zo, dzr, hd);
             }
         }
+        denBackward(d, sx, heads, ld, group, dden, dsx, mem);
+    }
+
+    /** The denominator's share: {@code d(sx) += d(den) z^T} and {@code dz += sum_t d(den)_t sx_t}. */
+    private static void denBackward(Dims d, Buf sx, int heads, int ld, int group, double[] dden, Buf dsx, Memory mem) {
+        int s = d.s(), hd = d.hd(), kvd = d.kvd();
+        double[] zs = new double[d.b() * kvd], dzs = new double[d.b() * kvd];
+        float[] zt = new float[zs.length];
+        mem.z().read(0, zs, zs.length, zt);
+        Par.range(d.n(), (long) d.n() * ld, (from, to) -> {
+            double[] g = new double[ld], x = new double[ld], part = new double[dzs.length];
+            float[] tmp = new float[ld];
+            for (int r = from; r < to; r++) {
+                dsx.read(r * ld, g, ld, tmp);
+                sx.read(r * ld, x, ld, tmp);
+                for (int hh = 0; hh < heads; hh++) {
+                    int zo = (r / s) * kvd + (hh / group) * hd, o = hh * hd;
+                    double dd = dden[r * heads + hh];
+                    for (int i = 0; i < hd; i++) {
+                        g[o + i] += dd * zs[zo + i];
+                        part[zo + i] += dd * x[o + i];
+                    }
+                }
+                dsx.write(r * ld, g, ld, tmp);
+            }
+            Kernels.addInto(dzs, part);
+        });
+        double[] dz = new double[dzs.length];
+        mem.dz().read(0, dz, dz.length, zt);
+        for (int i = 0; i < dz.length; i++) {
+            dz[i] += dzs[i];
+        }
+        mem.dz().write(0, dz, dz.length, zt);
     }
 
     /**
@@ -168,22 +204,23 @@ final class FastAttentionBackward {
             }
         }
         double[] dzn = new double[d.b() * kvd], row = new double[kvd], vr = new double[kvd];
-        mem.dzNext().read(0, dzn, dzn.length);
+        float[] tmp = new float[dzn.length];
+        mem.dzNext().read(0, dzn, dzn.length, tmp);
         for (int r = 0; r < d.n(); r++) {                                        // d sigma(K_t) += dz'
-            sc.dsk.read(r * kvd, row, kvd);
+            sc.dsk.read(r * kvd, row, kvd, tmp);
             for (int i = 0, o = (r / s) * kvd; i < kvd; i++) {
                 row[i] += dzn[o + i];
             }
-            sc.dsk.write(r * kvd, row, kvd);
+            sc.dsk.write(r * kvd, row, kvd, tmp);
             if (delta) {                                                         // dV += d value; d retr = -d value
-                sc.dvalue.read(r * kvd, row, kvd);
-                sc.dv.read(r * kvd, vr, kvd);
+                sc.dvalue.read(r * kvd, row, kvd, tmp);
+                sc.dv.read(r * kvd, vr, kvd, tmp);
                 for (int i = 0; i < kvd; i++) {
                     vr[i] += row[i];
                     row[i] = -row[i];
                 }
-                sc.dv.write(r * kvd, vr, kvd);
-                sc.dvalue.write(r * kvd, row, kvd);
+                sc.dv.write(r * kvd, vr, kvd, tmp);
+                sc.dvalue.write(r * kvd, row, kvd, tmp);
             }
         }
         if (delta) {

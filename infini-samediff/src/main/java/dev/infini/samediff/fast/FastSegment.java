@@ -245,31 +245,39 @@ public final class FastSegment {
         if (gradient) {
             ensureBackwardBuffers();
         }
-        double nll = 0;
         int v = d.voc();
         for (int r = 0; r < d.n(); r++) {
-            int o = r * v;
-            double max = Double.NEGATIVE_INFINITY, sum = 0;
-            for (int j = 0; j < v; j++) {
-                max = Math.max(max, logits.get(o + j));
-            }
-            for (int j = 0; j < v; j++) {
-                sum += Math.exp(logits.get(o + j) - max);
-            }
-            lse[r] = max + Math.log(sum);
-            if (w[r] != 0) {
-                if (y[r] < 0 || y[r] >= v) {
-                    throw new IllegalArgumentException("label " + y[r] + " is outside the vocabulary [0, " + v + ")");
-                }
-                nll -= w[r] * (logits.get(o + y[r]) - lse[r]);
-            }
-            if (gradient) {
-                for (int j = 0; j < v; j++) {
-                    scratch.dlogits.set(o + j, w[r] == 0 ? 0.0 : w[r] * (Math.exp(logits.get(o + j) - lse[r]) - (j == y[r] ? 1 : 0)));
-                }
+            if (w[r] != 0 && (y[r] < 0 || y[r] >= v)) {
+                throw new IllegalArgumentException("label " + y[r] + " is outside the vocabulary [0, " + v + ")");
             }
         }
-        return nll;
+        double[] nll = new double[1];
+        Par.range(d.n(), (long) d.n() * v, (from, to) -> {
+            double[] row = new double[v], part = new double[1];
+            float[] tmp = new float[v];
+            for (int r = from; r < to; r++) {
+                logits.read(r * v, row, v, tmp);
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j < v; j++) {
+                    max = Math.max(max, row[j]);
+                }
+                for (int j = 0; j < v; j++) {
+                    sum += Math.exp(row[j] - max);
+                }
+                lse[r] = max + Math.log(sum);
+                if (w[r] != 0) {
+                    part[0] -= w[r] * (row[y[r]] - lse[r]);
+                }
+                if (gradient) {                    // dlogits = w (softmax - onehot(y))
+                    for (int j = 0; j < v; j++) {
+                        row[j] = w[r] == 0 ? 0.0 : w[r] * (Math.exp(row[j] - lse[r]) - (j == y[r] ? 1 : 0));
+                    }
+                    scratch.dlogits.write(r * v, row, v, tmp);
+                }
+            }
+            Kernels.addInto(nll, part);
+        });
+        return nll[0];
     }
 
     /** LM head and final norm backward: {@code dW_head = dlogits^T h_f}, then {@code dx} of the last layer's output. */

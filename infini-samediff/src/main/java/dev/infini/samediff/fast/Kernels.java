@@ -3,7 +3,8 @@ package dev.infini.samediff.fast;
 /**
  * The element-wise parts of the decoder, forward and backward, as fused loops in plain Java: each reads whole rows
  * of its {@link Buf}s into double arrays ({@link Buf#read}), computes in double whatever the storage type, and
- * writes rows back ({@link Buf#write}). Matrices are row-major {@code [rows, cols]}.
+ * writes rows back ({@link Buf#write}); rows are split over threads with {@link Par}. Matrices are row-major
+ * {@code [rows, cols]}.
  */
 final class Kernels {
     private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
@@ -16,20 +17,24 @@ final class Kernels {
      * docs/spec.md; keeps the per-row factor {@code inv [rows]} for the backward pass.
      */
     static void rmsNorm(Buf x, Buf w, boolean plusOne, double eps, int rows, int cols, Buf inv, Buf y) {
-        double[] s = scale(w, plusOne, cols), xr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            x.read(r * cols, xr, cols);
-            double ss = 0;
-            for (int j = 0; j < cols; j++) {
-                ss += xr[j] * xr[j];
+        double[] s = scale(w, plusOne, cols);
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] xr = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                x.read(r * cols, xr, cols, tmp);
+                double ss = 0;
+                for (int j = 0; j < cols; j++) {
+                    ss += xr[j] * xr[j];
+                }
+                double iv = 1.0 / Math.sqrt(ss / cols + eps);
+                inv.set(r, iv);
+                for (int j = 0; j < cols; j++) {
+                    xr[j] = xr[j] * iv * s[j];
+                }
+                y.write(r * cols, xr, cols, tmp);
             }
-            double iv = 1.0 / Math.sqrt(ss / cols + eps);
-            inv.set(r, iv);
-            for (int j = 0; j < cols; j++) {
-                xr[j] = xr[j] * iv * s[j];
-            }
-            y.write(r * cols, xr, cols);
-        }
+        });
     }
 
     /**
@@ -39,33 +44,46 @@ final class Kernels {
     static void rmsNormBackward(Buf x, Buf inv, Buf w, boolean plusOne, Buf dy, int rows, int cols,
                                 Buf dw, Buf dx, boolean accumulate) {
         double[] s = scale(w, plusOne, cols), gw = new double[cols];
-        double[] xr = new double[cols], gr = new double[cols], out = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            int o = r * cols;
-            x.read(o, xr, cols);
-            dy.read(o, gr, cols);
-            double iv = inv.get(r), dot = 0;
-            for (int j = 0; j < cols; j++) {
-                double xh = xr[j] * iv;
-                gw[j] += gr[j] * xh;
-                dot += gr[j] * s[j] * xh;
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] xr = new double[cols], gr = new double[cols], out = new double[cols], part = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                int o = r * cols;
+                x.read(o, xr, cols, tmp);
+                dy.read(o, gr, cols, tmp);
+                double iv = inv.get(r), dot = 0;
+                for (int j = 0; j < cols; j++) {
+                    double xh = xr[j] * iv;
+                    part[j] += gr[j] * xh;
+                    dot += gr[j] * s[j] * xh;
+                }
+                dot /= cols;
+                if (accumulate) {
+                    dx.read(o, out, cols, tmp);
+                }
+                for (int j = 0; j < cols; j++) {
+                    double v = iv * (gr[j] * s[j] - xr[j] * iv * dot);
+                    out[j] = accumulate ? out[j] + v : v;
+                }
+                dx.write(o, out, cols, tmp);
             }
-            dot /= cols;
-            if (accumulate) {
-                dx.read(o, out, cols);
+            addInto(gw, part);
+        });
+        dw.write(0, gw, cols, new float[cols]);
+    }
+
+    /** {@code total += part}, for per-thread partial sums. */
+    static void addInto(double[] total, double[] part) {
+        synchronized (total) {
+            for (int j = 0; j < part.length; j++) {
+                total[j] += part[j];
             }
-            for (int j = 0; j < cols; j++) {
-                double v = iv * (gr[j] * s[j] - xr[j] * iv * dot);
-                out[j] = accumulate ? out[j] + v : v;
-            }
-            dx.write(o, out, cols);
         }
-        dw.write(0, gw, cols);
     }
 
     private static double[] scale(Buf w, boolean plusOne, int cols) {
         double[] s = new double[cols];
-        w.read(0, s, cols);
+        w.read(0, s, cols, new float[cols]);
         for (int j = 0; plusOne && j < cols; j++) {
             s[j] += 1.0;
         }
@@ -76,52 +94,45 @@ final class Kernels {
      * RoPE in the rotate_half layout, {@code y = x cos + rotate_half(x) sin} with
      * {@code rotate_half(x) = concat(-x[d/2:], x[:d/2])}, on {@code x [B*S, heads*d]}; row {@code n} is position
      * {@code n mod S} (positions restart at 0 in every segment). {@code cos}, {@code sin} are {@code [S, d]}.
+     * With {@code backward}, the transpose: {@code dx = dy cos + (dy sin) R^T}.
      */
-    static void rope(Buf x, Buf y, int rows, int heads, int d, int seq, double[] cos, double[] sin) {
+    static void rope(Buf x, Buf y, int rows, int heads, int d, int seq, double[] cos, double[] sin, boolean backward) {
         int half = d / 2, cols = heads * d;
-        double[] xr = new double[cols], yr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            int t = (r % seq) * d;
-            x.read(r * cols, xr, cols);
-            for (int o = 0; o < cols; o += d) {
-                for (int j = 0; j < half; j++) {
-                    yr[o + j] = xr[o + j] * cos[t + j] - xr[o + j + half] * sin[t + j];
-                    yr[o + j + half] = xr[o + j + half] * cos[t + j + half] + xr[o + j] * sin[t + j + half];
+        double sg = backward ? -1.0 : 1.0;
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] xr = new double[cols], yr = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                int t = (r % seq) * d;
+                x.read(r * cols, xr, cols, tmp);
+                for (int o = 0; o < cols; o += d) {
+                    for (int j = 0; j < half; j++) {
+                        // forward: y1 = x1 c1 - x2 s1, y2 = x2 c2 + x1 s2; backward: dx1 = g1 c1 + g2 s2, dx2 = g2 c2 - g1 s1
+                        double s1 = backward ? sin[t + j + half] : sin[t + j], s2 = backward ? sin[t + j] : sin[t + j + half];
+                        yr[o + j] = xr[o + j] * cos[t + j] - sg * xr[o + j + half] * s1;
+                        yr[o + j + half] = xr[o + j + half] * cos[t + j + half] + sg * xr[o + j] * s2;
+                    }
                 }
+                y.write(r * cols, yr, cols, tmp);
             }
-            y.write(r * cols, yr, cols);
-        }
-    }
-
-    /** RoPE backward: {@code dx = dy cos + (dy sin) R^T}, i.e. {@code dx_i += u_{i+d/2}} (i < d/2), {@code -u_{i-d/2}}. */
-    static void ropeBackward(Buf dy, Buf dx, int rows, int heads, int d, int seq, double[] cos, double[] sin) {
-        int half = d / 2, cols = heads * d;
-        double[] gr = new double[cols], xr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            int t = (r % seq) * d;
-            dy.read(r * cols, gr, cols);
-            for (int o = 0; o < cols; o += d) {
-                for (int i = 0; i < half; i++) {
-                    xr[o + i] = gr[o + i] * cos[t + i] + gr[o + i + half] * sin[t + i + half];
-                    xr[o + i + half] = gr[o + i + half] * cos[t + i + half] - gr[o + i] * sin[t + i];
-                }
-            }
-            dx.write(r * cols, xr, cols);
-        }
+        });
     }
 
     /** {@code sigma(x) = ELU(x) + 1} (the memory's feature map), times {@code rowMask[r]} when given. */
     static void sigma(Buf x, Buf y, int rows, int cols, double[] rowMask) {
-        double[] xr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            double m = rowMask == null ? 1.0 : rowMask[r];
-            x.read(r * cols, xr, cols);
-            for (int j = 0; j < cols; j++) {
-                double v = xr[j];
-                xr[j] = m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v));
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] xr = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                double m = rowMask == null ? 1.0 : rowMask[r];
+                x.read(r * cols, xr, cols, tmp);
+                for (int j = 0; j < cols; j++) {
+                    double v = xr[j];
+                    xr[j] = m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v));
+                }
+                y.write(r * cols, xr, cols, tmp);
             }
-            y.write(r * cols, xr, cols);
-        }
+        });
     }
 
     /** {@code d sigma(x)/dx = 1 (x > 0), exp(x) (x <= 0)}. */
@@ -145,27 +156,30 @@ final class Kernels {
      * {@code silu}; {@code aux} keeps {@code tanh(...)} (GeLU) or {@code sigmoid(g)} (SiLU) for the backward pass.
      */
     static void activation(Buf g, Buf up, Buf aux, Buf mm, int rows, int cols, boolean gelu) {
-        double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            int o = r * cols;
-            g.read(o, gr, cols);
-            up.read(o, ur, cols);
-            for (int i = 0; i < cols; i++) {
-                double x = gr[i], a;
-                if (gelu) {
-                    double t = tanh(GELU_C * (x + 0.044715 * x * x * x));
-                    ar[i] = t;
-                    a = 0.5 * x * (1.0 + t);
-                } else {
-                    double sg = 1.0 / (1.0 + Math.exp(-x));
-                    ar[i] = sg;
-                    a = x * sg;
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                int o = r * cols;
+                g.read(o, gr, cols, tmp);
+                up.read(o, ur, cols, tmp);
+                for (int i = 0; i < cols; i++) {
+                    double x = gr[i], a;
+                    if (gelu) {
+                        double t = tanh(GELU_C * (x + 0.044715 * x * x * x));
+                        ar[i] = t;
+                        a = 0.5 * x * (1.0 + t);
+                    } else {
+                        double sg = 1.0 / (1.0 + Math.exp(-x));
+                        ar[i] = sg;
+                        a = x * sg;
+                    }
+                    ur[i] *= a;
                 }
-                ur[i] *= a;
+                aux.write(o, ar, cols, tmp);
+                mm.write(o, ur, cols, tmp);
             }
-            aux.write(o, ar, cols);
-            mm.write(o, ur, cols);
-        }
+        });
     }
 
     /**
@@ -173,78 +187,88 @@ final class Kernels {
      * {@code d(g) = d(mm) up act'(g)} and {@code dUp = d(mm) act(g)}.
      */
     static void activationBackward(Buf g, Buf up, Buf aux, Buf dgOut, Buf dUp, int rows, int cols, boolean gelu) {
-        double[] gr = new double[cols], ur = new double[cols], ar = new double[cols], dr = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            int o = r * cols;
-            g.read(o, gr, cols);
-            up.read(o, ur, cols);
-            aux.read(o, ar, cols);
-            dgOut.read(o, dr, cols);
-            for (int i = 0; i < cols; i++) {
-                double x = gr[i], dm = dr[i], a, prime;
-                if (gelu) {
-                    double t = ar[i];
-                    a = 0.5 * x * (1.0 + t);
-                    prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
-                } else {
-                    double sg = ar[i];
-                    a = x * sg;
-                    prime = sg * (1.0 + x * (1.0 - sg));
+        Par.range(rows, (long) rows * cols, (from, to) -> {
+            double[] gr = new double[cols], ur = new double[cols], ar = new double[cols], dr = new double[cols];
+            float[] tmp = new float[cols];
+            for (int r = from; r < to; r++) {
+                int o = r * cols;
+                g.read(o, gr, cols, tmp);
+                up.read(o, ur, cols, tmp);
+                aux.read(o, ar, cols, tmp);
+                dgOut.read(o, dr, cols, tmp);
+                for (int i = 0; i < cols; i++) {
+                    double x = gr[i], dm = dr[i], a, prime;
+                    if (gelu) {
+                        double t = ar[i];
+                        a = 0.5 * x * (1.0 + t);
+                        prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
+                    } else {
+                        double sg = ar[i];
+                        a = x * sg;
+                        prime = sg * (1.0 + x * (1.0 - sg));
+                    }
+                    dr[i] = dm * ur[i] * prime;
+                    ur[i] = dm * a;
                 }
-                dr[i] = dm * ur[i] * prime;
-                ur[i] = dm * a;
+                dUp.write(o, ur, cols, tmp);
+                dgOut.write(o, dr, cols, tmp);
             }
-            dUp.write(o, ur, cols);
-            dgOut.write(o, dr, cols);
-        }
+        });
     }
 
     /**
-     * In-place softmax of one head's scores {@code [S, S]} at {@code off}: query row {@code s} sees keys
-     * {@code t <= s} that are tokens ({@code mask[t] != 0}) and always itself (as the graph's bias does, so a
-     * padded query has a defined row); masked entries get probability exactly 0.
+     * In-place softmax of every head's scores {@code p [B, H, S, S]}: query row {@code s} sees keys {@code t <= s}
+     * that are tokens ({@code mask[b*S + t] != 0}) and always itself (as the graph's bias does, so a padded query
+     * has a defined row); masked entries get probability exactly 0.
      */
-    static void causalSoftmax(Buf p, int off, int seq, double[] mask, int maskOff) {
-        double[] row = new double[seq];
-        for (int s = 0; s < seq; s++) {
-            int o = off + s * seq;
-            p.read(o, row, s + 1);
-            double max = Double.NEGATIVE_INFINITY;
-            for (int t = 0; t <= s; t++) {
-                if (t == s || mask[maskOff + t] != 0) {
-                    max = Math.max(max, row[t]);
+    static void causalSoftmax(Buf p, int batch, int heads, int seq, double[] mask) {
+        Par.range(batch * heads * seq, (long) batch * heads * seq * seq / 2, (from, to) -> {
+            double[] row = new double[seq];
+            float[] tmp = new float[seq];
+            for (int q = from; q < to; q++) {
+                int s = q % seq, maskOff = (q / (heads * seq)) * seq, o = q * seq;
+                p.read(o, row, s + 1, tmp);
+                double max = Double.NEGATIVE_INFINITY;
+                for (int t = 0; t <= s; t++) {
+                    if (t == s || mask[maskOff + t] != 0) {
+                        max = Math.max(max, row[t]);
+                    }
                 }
+                double sum = 0;
+                for (int t = 0; t <= s; t++) {
+                    double e = t == s || mask[maskOff + t] != 0 ? Math.exp(row[t] - max) : 0.0;
+                    row[t] = e;
+                    sum += e;
+                }
+                double inv = 1.0 / sum;
+                for (int t = 0; t <= s; t++) {
+                    row[t] *= inv;
+                }
+                java.util.Arrays.fill(row, s + 1, seq, 0.0);
+                p.write(o, row, seq, tmp);
             }
-            double sum = 0;
-            for (int t = 0; t <= s; t++) {
-                double e = t == s || mask[maskOff + t] != 0 ? Math.exp(row[t] - max) : 0.0;
-                row[t] = e;
-                sum += e;
-            }
-            double inv = 1.0 / sum;
-            for (int t = 0; t <= s; t++) {
-                row[t] *= inv;
-            }
-            java.util.Arrays.fill(row, s + 1, seq, 0.0);
-            p.write(o, row, seq);
-        }
+        });
     }
 
-    /** Softmax backward of one head, in place on {@code dp [S, S]}: {@code dS = P (dP - rowsum(P dP))}. */
-    static void softmaxBackward(Buf p, int pOff, Buf dp, int seq) {
-        double[] pr = new double[seq], gr = new double[seq];
-        for (int s = 0; s < seq; s++) {
-            p.read(pOff + s * seq, pr, s + 1);
-            dp.read(s * seq, gr, s + 1);
-            double dot = 0;
-            for (int t = 0; t <= s; t++) {
-                dot += pr[t] * gr[t];
+    /** Softmax backward of every head, in place on {@code dp [B, H, S, S]}: {@code dS = P (dP - rowsum(P dP))}. */
+    static void softmaxBackward(Buf p, Buf dp, int rows, int seq) {
+        Par.range(rows, (long) rows * seq / 2, (from, to) -> {
+            double[] pr = new double[seq], gr = new double[seq];
+            float[] tmp = new float[seq];
+            for (int q = from; q < to; q++) {
+                int s = q % seq, o = q * seq;
+                p.read(o, pr, s + 1, tmp);
+                dp.read(o, gr, s + 1, tmp);
+                double dot = 0;
+                for (int t = 0; t <= s; t++) {
+                    dot += pr[t] * gr[t];
+                }
+                for (int t = 0; t <= s; t++) {
+                    gr[t] = pr[t] * (gr[t] - dot);
+                }
+                java.util.Arrays.fill(gr, s + 1, seq, 0.0);
+                dp.write(o, gr, seq, tmp);
             }
-            for (int t = 0; t <= s; t++) {
-                gr[t] = pr[t] * (gr[t] - dot);
-            }
-            java.util.Arrays.fill(gr, s + 1, seq, 0.0);
-            dp.write(s * seq, gr, seq);
-        }
+        });
     }
 }

@@ -91,7 +91,7 @@ public final class SegmentBench {
         }
         double[] tSd = new double[rounds], tFast = new double[rounds];
         double nllSd = 0, nllFast = 0;
-        for (int r = -1; r < rounds; r++) {                       // round -1 warms both up
+        for (int r = -2; r < rounds; r++) {                       // rounds -2 and -1 warm both up
             for (int k = 0; k < 2; k++) {
                 boolean fastFirst = (r & 1) == 0;
                 long t0 = System.nanoTime();

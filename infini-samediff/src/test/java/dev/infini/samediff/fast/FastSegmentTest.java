@@ -95,6 +95,25 @@ class FastSegmentTest {
     @DisplayName("logits, NLL, memory out and the gradients of every parameter and of the incoming memory equal the SameDiff graph's")
     void engineEqualsSameDiffGraph(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied,
                                    DataType dtype) {
+        compareWithGraph(family, heads, kvHeads, rule, tied, dtype);
+    }
+
+    @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5}")
+    @CsvSource({"GEMMA,4,1,LINEAR,true,FLOAT", "LLAMA,4,2,DELTA,false,DOUBLE"})
+    @DisplayName("with every element-wise loop split over the worker threads, the engine still equals the graph")
+    void engineEqualsSameDiffGraphWithLoopsSplitOverThreads(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule,
+                                                            boolean tied, DataType dtype) {
+        long saved = Par.minWork;
+        Par.minWork = 1;
+        try {
+            compareWithGraph(family, heads, kvHeads, rule, tied, dtype);
+        } finally {
+            Par.minWork = saved;
+        }
+    }
+
+    private static void compareWithGraph(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied,
+                                         DataType dtype) {
         InfiniModel model = TestModels.randomModel(config(family, heads, kvHeads, rule, tied), 31, dtype);
         Inputs in = inputs(model, 5);
         Map<String, INDArray> ref = graph(model, in);
@@ -130,8 +149,8 @@ class FastSegmentTest {
             worstGrad = Math.max(worstGrad, Math.max(em, ez));
         }
         assertEquals(model.weights().size(), res.gradients().size());
-        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s: values %.2e, gradients %.2e (worst parameter %s)%n",
-                family, heads, kvHeads, rule, tied, dtype, worstValue, worstGrad, worstName);
+        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s threads=%d: values %.2e, gradients %.2e (worst parameter %s)%n",
+                family, heads, kvHeads, rule, tied, dtype, Par.minWork == 1 ? Par.THREADS : 1, worstValue, worstGrad, worstName);
     }
 
     @ParameterizedTest(name = "{0} {1}")
