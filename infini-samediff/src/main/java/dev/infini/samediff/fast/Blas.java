@@ -19,9 +19,13 @@ final class Blas {
     static long profileNanos;
     static long profileCalls;
 
+    /** Per product shape {@code "m x n x k"} (profile mode): {nanos, calls}. */
+    static final java.util.Map<String, long[]> PROFILE_BY_SHAPE = new java.util.TreeMap<>();
+
     static void resetProfile() {
         profileNanos = 0;
         profileCalls = 0;
+        PROFILE_BY_SHAPE.clear();
     }
 
     /**
@@ -47,8 +51,12 @@ final class Blas {
                     beta, new DoublePointer(c.dp).position(cOff), ldc);
         }
         if (PROFILE) {
-            profileNanos += System.nanoTime() - t0;
+            long dt = System.nanoTime() - t0;
+            profileNanos += dt;
             profileCalls++;
+            long[] e = PROFILE_BY_SHAPE.computeIfAbsent(m + "x" + n + "x" + k + (ta ? "T" : "") + (tb ? "t" : ""), key -> new long[2]);
+            e[0] += dt;
+            e[1]++;
         }
     }
 

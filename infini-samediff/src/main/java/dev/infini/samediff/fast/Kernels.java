@@ -152,10 +152,35 @@ final class Kernels {
     }
 
     /**
+     * {@code tanh} to float precision (a few ulp) as a rational function, Eigen's {@code generic_fast_tanh_float}:
+     * no exponential, for float32 engines only (float64 keeps {@link #tanh}).
+     */
+    static double tanhFloat(double u) {
+        double x = Math.max(-7.90531110763549805, Math.min(7.90531110763549805, u));
+        if (Math.abs(x) < 0.0004) {
+            return x;
+        }
+        double x2 = x * x;
+        double p = -2.76076847742355e-16;
+        p = p * x2 + 2.00018790482477e-13;
+        p = p * x2 - 8.60467152213735e-11;
+        p = p * x2 + 5.12229709037114e-08;
+        p = p * x2 + 1.48572235717979e-05;
+        p = p * x2 + 6.37261928875436e-04;
+        p = p * x2 + 4.89352455891786e-03;
+        double q = 1.19825839466702e-06;
+        q = q * x2 + 1.18534705686654e-04;
+        q = q * x2 + 2.26843463243900e-03;
+        q = q * x2 + 4.89352518554385e-03;
+        return x * p / q;
+    }
+
+    /**
      * MLP activation forward, rows of {@code cols}: {@code mm = act(g) * up} with {@code act = gelu_tanh} or
      * {@code silu}; {@code aux} keeps {@code tanh(...)} (GeLU) or {@code sigmoid(g)} (SiLU) for the backward pass.
      */
     static void activation(Buf g, Buf up, Buf aux, Buf mm, int rows, int cols, boolean gelu) {
+        boolean fast = g.isFloat();
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
             float[] tmp = new float[cols];
@@ -166,7 +191,8 @@ final class Kernels {
                 for (int i = 0; i < cols; i++) {
                     double x = gr[i], a;
                     if (gelu) {
-                        double t = tanh(GELU_C * (x + 0.044715 * x * x * x));
+                        double u = GELU_C * (x + 0.044715 * x * x * x);
+                        double t = fast ? tanhFloat(u) : tanh(u);
                         ar[i] = t;
                         a = 0.5 * x * (1.0 + t);
                     } else {

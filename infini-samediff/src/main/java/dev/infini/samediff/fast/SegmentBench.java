@@ -91,6 +91,9 @@ public final class SegmentBench {
         }
         double[] tSd = new double[rounds], tFast = new double[rounds];
         double nllSd = 0, nllFast = 0;
+        for (int w = 0; w < 6; w++) {                             // the engine's JIT needs a few calls
+            engine.forwardBackward(ids, mask, labels, lossMask, memory, dm, dz);
+        }
         for (int r = -2; r < rounds; r++) {                       // rounds -2 and -1 warm both up
             for (int k = 0; k < 2; k++) {
                 boolean fastFirst = (r & 1) == 0;
@@ -102,6 +105,7 @@ public final class SegmentBench {
                     if (Blas.PROFILE) {
                         System.out.printf(Locale.ROOT, "  engine %.1f ms, of which BLAS %.1f ms in %d calls%n",
                                 (System.nanoTime() - t0) / 1e6, Blas.profileNanos / 1e6, Blas.profileCalls);
+                        Blas.PROFILE_BY_SHAPE.forEach((key, e) -> System.out.printf(Locale.ROOT, "    %s: %.1f ms in %d%n", key, e[0] / 1e6, e[1]));
                     }
                 } else if (!fastOnly) {
                     Map<String, INDArray> out = g.outputsAndGradients(ph, List.of(DecoderGraph.NLL_SUM), wrt);
