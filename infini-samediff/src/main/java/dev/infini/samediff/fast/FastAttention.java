@@ -20,6 +20,51 @@ final class FastAttention {
     record Weights(Buf q, Buf k, Buf v, Buf o, Buf gate) {
     }
 
+    /**
+     * One block of the attention's products: {@code rows} query rows that share one KV head and one memory.
+     * With a single KV head (MQA) a block is a whole batch row, every query head stacked: row {@code s*H + h} of
+     * {@code [N, H*d]} seen as {@code [N*H, d]} (leading dimension d); otherwise one query head (leading dimension
+     * H*d). Offsets: queries {@code qOff} (leading dimension {@code qLd}), keys/values {@code kOff} (H_kv*d),
+     * probabilities {@code pOff} in {@code [B, S, H, S]} (leading dimension {@code pLd}), memory {@code mOff}.
+     */
+    record Block(int rows, long qOff, int qLd, long kOff, long pOff, int pLd, long mOff) {
+    }
+
+    /** The query blocks of a segment (see {@link Block}). */
+    static Block[] queryBlocks(Dims d) {
+        int s = d.s(), hd = d.hd(), h = d.h();
+        if (d.kv() == 1) {
+            Block[] out = new Block[d.b()];
+            for (int b = 0; b < d.b(); b++) {
+                out[b] = new Block(s * h, (long) b * s * d.qd(), hd, (long) b * s * d.kvd(), (long) b * s * h * s, s,
+                        (long) b * hd * hd);
+            }
+            return out;
+        }
+        Block[] out = new Block[d.b() * h];
+        for (int b = 0; b < d.b(); b++) {
+            for (int hh = 0; hh < h; hh++) {
+                int kv = hh / d.g();
+                out[b * h + hh] = new Block(s, (long) b * s * d.qd() + hh * hd, d.qd(), (long) b * s * d.kvd() + kv * hd,
+                        ((long) b * s * h + hh) * s, h * s, (long) (b * d.kv() + kv) * hd * hd);
+            }
+        }
+        return out;
+    }
+
+    /** The key blocks (one per batch row and KV head), for the delta rule's retrieval: queries are sigma(K). */
+    static Block[] keyBlocks(Dims d) {
+        int s = d.s(), hd = d.hd();
+        Block[] out = new Block[d.b() * d.kv()];
+        for (int b = 0; b < d.b(); b++) {
+            for (int kv = 0; kv < d.kv(); kv++) {
+                long off = (long) b * s * d.kvd() + kv * hd;
+                out[b * d.kv() + kv] = new Block(s, off, d.kvd(), off, 0, 0, (long) (b * d.kv() + kv) * hd * hd);
+            }
+        }
+        return out;
+    }
+
     /** RoPE tables {@code [S, d]} and the token mask {@code [N]} of the current call. */
     record Context(double[] cos, double[] sin, double[] mask) {
     }
@@ -60,24 +105,19 @@ final class FastAttention {
         });
     }
 
-    /** {@code A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal/padding mask) V}, per (batch row, query head). */
+    /** {@code A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal/padding mask) V}, block by block. */
     private static void local(Dims d, LayerBuffers L, double[] mask) {
         int s = d.s(), hd = d.hd();
         double scale = 1.0 / Math.sqrt(hd);
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < d.h(); hh++) {
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
-                int pOff = (b * d.h() + hh) * s * s;
-                Blas.gemm(false, true, s, s, hd, scale, L.qr, qOff, d.qd(), L.kr, kOff, d.kvd(), 0, L.probs, pOff, s);
-            }
+        Block[] blocks = queryBlocks(d);
+        for (Block k : blocks) {
+            Blas.gemm(false, true, k.rows(), s, hd, scale, L.qr, k.qOff(), k.qLd(), L.kr, k.kOff(), d.kvd(),
+                    0, L.probs, k.pOff(), k.pLd());
         }
         Kernels.causalSoftmax(L.probs, d.b(), d.h(), s, mask);
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < d.h(); hh++) {
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
-                int pOff = (b * d.h() + hh) * s * s;
-                Blas.gemm(false, false, s, hd, s, 1, L.probs, pOff, s, L.v, kOff, d.kvd(), 0, L.aDot, qOff, d.qd());
-            }
+        for (Block k : blocks) {
+            Blas.gemm(false, false, k.rows(), hd, s, 1, L.probs, k.pOff(), k.pLd(), L.v, k.kOff(), d.kvd(),
+                    0, L.aDot, k.qOff(), k.qLd());
         }
     }
 
@@ -88,11 +128,8 @@ final class FastAttention {
      */
     static void read(Dims d, Buf sx, int heads, int ld, int group, Buf m, Buf z, Buf out, double[] den) {
         int s = d.s(), hd = d.hd();
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < heads; hh++) {
-                long off = (long) b * s * ld + hh * hd, mOff = (long) (b * d.kv() + hh / group) * hd * hd;
-                Blas.gemm(false, false, s, hd, hd, 1, sx, off, ld, m, mOff, hd, 0, out, off, ld);   // num = sx M
-            }
+        for (Block k : ld == d.qd() ? queryBlocks(d) : keyBlocks(d)) {                         // num = sx M
+            Blas.gemm(false, false, k.rows(), hd, hd, 1, sx, k.qOff(), k.qLd(), m, k.mOff(), hd, 0, out, k.qOff(), k.qLd());
         }
         double[] zs = new double[d.b() * d.kvd()];
         z.read(0, zs, zs.length, new float[zs.length]);

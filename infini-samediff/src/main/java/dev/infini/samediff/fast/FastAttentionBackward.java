@@ -93,28 +93,25 @@ final class FastAttentionBackward {
         }
     }
 
-    /** Local attention backward: dP and dV per (batch row, query head), the softmax backward, then dQr and dKr. */
+    /** Local attention backward, block by block: dP and dV, the softmax backward, then dQr and dKr. */
     private static void local(Dims d, LayerBuffers L, Scratch sc) {
-        int s = d.s(), hd = d.hd();
+        int s = d.s(), hd = d.hd(), kvd = d.kvd();
         double scale = 1.0 / Math.sqrt(hd);
         sc.dkr.zero();
         sc.dv.zero();
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < d.h(); hh++) {
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
-                int pOff = (b * d.h() + hh) * s * s;
-                Blas.gemm(false, true, s, s, hd, 1, sc.daDot, qOff, d.qd(), L.v, kOff, d.kvd(), 0, sc.dp, pOff, s);
-                Blas.gemm(true, false, s, hd, s, 1, L.probs, pOff, s, sc.daDot, qOff, d.qd(), 1, sc.dv, kOff, d.kvd());
-            }
+        FastAttention.Block[] blocks = FastAttention.queryBlocks(d);
+        for (FastAttention.Block k : blocks) {
+            Blas.gemm(false, true, k.rows(), s, hd, 1, sc.daDot, k.qOff(), k.qLd(), L.v, k.kOff(), kvd,
+                    0, sc.dp, k.pOff(), k.pLd());                                              // dP = dA_dot V^T
+            Blas.gemm(true, false, s, hd, k.rows(), 1, L.probs, k.pOff(), k.pLd(), sc.daDot, k.qOff(), k.qLd(),
+                    1, sc.dv, k.kOff(), kvd);                                                  // dV += P^T dA_dot
         }
-        Kernels.softmaxBackward(L.probs, sc.dp, d.b() * d.h() * s, s);
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < d.h(); hh++) {
-                long qOff = (long) b * s * d.qd() + hh * hd, kOff = (long) b * s * d.kvd() + (hh / d.g()) * hd;
-                int pOff = (b * d.h() + hh) * s * s;
-                Blas.gemm(false, false, s, hd, s, scale, sc.dp, pOff, s, L.kr, kOff, d.kvd(), 0, sc.dqr, qOff, d.qd());
-                Blas.gemm(true, false, s, hd, s, scale, sc.dp, pOff, s, L.qr, qOff, d.qd(), 1, sc.dkr, kOff, d.kvd());
-            }
+        Kernels.softmaxBackward(L.probs, sc.dp, d.b() * d.h() * s, d.h(), s);
+        for (FastAttention.Block k : blocks) {
+            Blas.gemm(false, false, k.rows(), hd, s, scale, sc.dp, k.pOff(), k.pLd(), L.kr, k.kOff(), kvd,
+                    0, sc.dqr, k.qOff(), k.qLd());                                             // dQr = dS Kr / sqrt(d)
+            Blas.gemm(true, false, s, hd, k.rows(), scale, sc.dp, k.pOff(), k.pLd(), L.qr, k.qOff(), k.qLd(),
+                    1, sc.dkr, k.kOff(), kvd);                                                 // dKr += dS^T Qr / sqrt(d)
         }
     }
 
@@ -144,12 +141,11 @@ final class FastAttentionBackward {
                 dOut.write(r * ld, g, ld, tmp);
             }
         });
-        for (int b = 0; b < d.b(); b++) {
-            for (int hh = 0; hh < heads; hh++) {
-                long off = (long) b * s * ld + hh * hd, mOff = (long) (b * d.kv() + hh / group) * hd * hd;
-                Blas.gemm(false, true, s, hd, hd, 1, dOut, off, ld, mem.m(), mOff, hd, betaSx, dsx, off, ld);
-                Blas.gemm(true, false, hd, hd, s, 1, sx, off, ld, dOut, off, ld, 1, mem.dm(), mOff, hd);
-            }
+        for (FastAttention.Block k : ld == d.qd() ? FastAttention.queryBlocks(d) : FastAttention.keyBlocks(d)) {
+            Blas.gemm(false, true, k.rows(), hd, hd, 1, dOut, k.qOff(), k.qLd(), mem.m(), k.mOff(), hd,
+                    betaSx, dsx, k.qOff(), k.qLd());                                           // d(sx) = d(num) M^T
+            Blas.gemm(true, false, hd, hd, k.rows(), 1, sx, k.qOff(), k.qLd(), dOut, k.qOff(), k.qLd(),
+                    1, mem.dm(), k.mOff(), hd);                                                // dM += sx^T d(num)
         }
         denBackward(d, sx, heads, ld, group, dden, dsx, mem);
     }

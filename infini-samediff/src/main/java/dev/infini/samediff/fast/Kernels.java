@@ -243,7 +243,7 @@ final class Kernels {
     }
 
     /**
-     * In-place softmax of every head's scores {@code p [B, H, S, S]}: query row {@code s} sees keys {@code t <= s}
+     * In-place softmax of every head's scores {@code p [B, S, H, S]}: query row {@code s} sees keys {@code t <= s}
      * that are tokens ({@code mask[b*S + t] != 0}) and always itself (as the graph's bias does, so a padded query
      * has a defined row); masked entries get probability exactly 0.
      */
@@ -252,7 +252,7 @@ final class Kernels {
             double[] row = new double[seq];
             float[] tmp = new float[seq];
             for (int q = from; q < to; q++) {
-                int s = q % seq, maskOff = (q / (heads * seq)) * seq, o = q * seq;
+                int s = (q / heads) % seq, maskOff = (q / (heads * seq)) * seq, o = q * seq;
                 p.read(o, row, s + 1, tmp);
                 double max = Double.NEGATIVE_INFINITY;
                 for (int t = 0; t <= s; t++) {
@@ -276,13 +276,13 @@ final class Kernels {
         });
     }
 
-    /** Softmax backward of every head, in place on {@code dp [B, H, S, S]}: {@code dS = P (dP - rowsum(P dP))}. */
-    static void softmaxBackward(Buf p, Buf dp, int rows, int seq) {
+    /** Softmax backward of every head, in place on {@code dp [B, S, H, S]}: {@code dS = P (dP - rowsum(P dP))}. */
+    static void softmaxBackward(Buf p, Buf dp, int rows, int heads, int seq) {
         Par.range(rows, (long) rows * seq / 2, (from, to) -> {
             double[] pr = new double[seq], gr = new double[seq];
             float[] tmp = new float[seq];
             for (int q = from; q < to; q++) {
-                int s = q % seq, o = q * seq;
+                int s = (q / heads) % seq, o = q * seq;
                 p.read(o, pr, s + 1, tmp);
                 dp.read(o, gr, s + 1, tmp);
                 double dot = 0;

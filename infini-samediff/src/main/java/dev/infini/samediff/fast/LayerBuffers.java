@@ -15,7 +15,7 @@ final class LayerBuffers {
     final Buf qr;        // [N, H*d] RoPE(Q)
     final Buf kr;        // [N, Hkv*d] RoPE(K)
     final Buf sq;        // [N, H*d] sigma(Q)
-    final Buf probs;     // [B, H, S, S] softmax of the local attention
+    final Buf probs;     // [B, S, H, S] softmax of the local attention (row s*H + h of batch row b)
     final Buf aDot;      // [N, H*d]
     final Buf aMem;      // [N, H*d]
     final double[] den;  // [N*H]    sigma(Q) z + eps
@@ -41,7 +41,7 @@ final class LayerBuffers {
         qr = Buf.zeros(t, d.n(), d.qd());
         kr = Buf.zeros(t, d.n(), d.kvd());
         sq = Buf.zeros(t, d.n(), d.qd());
-        probs = Buf.zeros(t, d.b(), d.h(), d.s(), d.s());
+        probs = Buf.zeros(t, d.b(), d.s(), d.h(), d.s());
         aDot = Buf.zeros(t, d.n(), d.qd());
         aMem = Buf.zeros(t, d.n(), d.qd());
         den = new double[d.n() * d.h()];

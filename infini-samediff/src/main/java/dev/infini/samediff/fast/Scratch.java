@@ -19,7 +19,7 @@ final class Scratch {
     final Buf dv;      // [N, Hkv*d]
     final Buf dsk;     // [N, Hkv*d]
     final Buf dvalue;  // [N, Hkv*d]
-    final Buf dp;      // [B, H, S, S] d(probs), then d(scores)
+    final Buf dp;      // [B, S, H, S] d(probs), then d(scores)
     final double[] dden;  // [N*H]
     final Buf dlogits; // [N, V]
     final Buf dhf;     // [N, D]
@@ -40,7 +40,7 @@ final class Scratch {
         dv = Buf.zeros(t, d.n(), d.kvd());
         dsk = Buf.zeros(t, d.n(), d.kvd());
         dvalue = Buf.zeros(t, d.n(), d.kvd());
-        dp = Buf.zeros(t, d.b(), d.h(), d.s(), d.s());
+        dp = Buf.zeros(t, d.b(), d.s(), d.h(), d.s());
         dden = new double[d.n() * d.h()];
         dlogits = Buf.zeros(t, d.n(), d.voc());
         dhf = Buf.zeros(t, d.n(), d.dm());

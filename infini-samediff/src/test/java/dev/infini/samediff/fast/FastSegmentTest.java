@@ -91,7 +91,7 @@ class FastSegmentTest {
     @CsvSource({
         "GEMMA,4,1,LINEAR,true,FLOAT", "GEMMA,4,1,LINEAR,true,DOUBLE",
         "LLAMA,4,2,DELTA,false,FLOAT", "LLAMA,4,2,DELTA,false,DOUBLE",
-        "GEMMA,4,2,DELTA,false,DOUBLE", "LLAMA,2,1,LINEAR,true,FLOAT"})
+        "GEMMA,4,2,DELTA,false,DOUBLE", "LLAMA,2,1,LINEAR,true,FLOAT", "LLAMA,4,1,DELTA,false,FLOAT", "GEMMA,2,2,LINEAR,false,DOUBLE"})
     @DisplayName("logits, NLL, memory out and the gradients of every parameter and of the incoming memory equal the SameDiff graph's")
     void engineEqualsSameDiffGraph(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied,
                                    DataType dtype) {
