@@ -28,7 +28,22 @@ final class FastAttention {
      * probabilities {@code pOff} in {@code [B, S, H, S]} (leading dimension {@code pLd}), memory {@code mOff}.
      */
     record Block(int rows, long qOff, int qLd, long kOff, long pOff, int pLd, long mOff) {
+        /** Query rows per position: H when every head is stacked (MQA), else 1. */
+        int perPos(int seq) {
+            return rows / seq;
+        }
     }
+
+    /**
+     * Causal chunks of a segment: positions {@code [S c/n, S (c+1)/n)} only see keys before {@code S (c+1)/n}, so
+     * the local attention's products skip the blocks above the diagonal (about 60% of the work at n = 4).
+     */
+    static int causalChunks(int seq) {
+        return Math.max(1, Math.min(4, seq / chunkPositions));
+    }
+
+    /** Positions per causal chunk at least (tests lower it to cut short segments into chunks). */
+    static int chunkPositions = 64;
 
     /** The query blocks of a segment (see {@link Block}). */
     static Block[] queryBlocks(Dims d) {
@@ -105,19 +120,27 @@ final class FastAttention {
         });
     }
 
-    /** {@code A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal/padding mask) V}, block by block. */
+    /** {@code A_dot = softmax(RoPE(Q) RoPE(K)^T / sqrt(d) + causal/padding mask) V}, block by causal chunk. */
     private static void local(Dims d, LayerBuffers L, double[] mask) {
-        int s = d.s(), hd = d.hd();
+        int s = d.s(), hd = d.hd(), nc = causalChunks(s);
         double scale = 1.0 / Math.sqrt(hd);
         Block[] blocks = queryBlocks(d);
         for (Block k : blocks) {
-            Blas.gemm(false, true, k.rows(), s, hd, scale, L.qr, k.qOff(), k.qLd(), L.kr, k.kOff(), d.kvd(),
-                    0, L.probs, k.pOff(), k.pLd());
+            for (int c = 0; c < nc; c++) {
+                int s0 = s * c / nc, keys = s * (c + 1) / nc, pp = k.perPos(s), rows = (keys - s0) * pp;
+                long qo = k.qOff() + (long) s0 * pp * k.qLd(), po = k.pOff() + (long) s0 * pp * k.pLd();
+                Blas.gemm(false, true, rows, keys, hd, scale, L.qr, qo, k.qLd(), L.kr, k.kOff(), d.kvd(),
+                        0, L.probs, po, k.pLd());                                          // scores
+            }
         }
         Kernels.causalSoftmax(L.probs, d.b(), d.h(), s, mask);
         for (Block k : blocks) {
-            Blas.gemm(false, false, k.rows(), hd, s, 1, L.probs, k.pOff(), k.pLd(), L.v, k.kOff(), d.kvd(),
-                    0, L.aDot, k.qOff(), k.qLd());
+            for (int c = 0; c < nc; c++) {
+                int s0 = s * c / nc, keys = s * (c + 1) / nc, pp = k.perPos(s), rows = (keys - s0) * pp;
+                long qo = k.qOff() + (long) s0 * pp * k.qLd(), po = k.pOff() + (long) s0 * pp * k.pLd();
+                Blas.gemm(false, false, rows, hd, keys, 1, L.probs, po, k.pLd(), L.v, k.kOff(), d.kvd(),
+                        0, L.aDot, qo, k.qLd());                                           // A_dot = P V
+            }
         }
     }
 

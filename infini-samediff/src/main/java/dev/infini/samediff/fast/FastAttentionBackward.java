@@ -93,25 +93,33 @@ final class FastAttentionBackward {
         }
     }
 
-    /** Local attention backward, block by block: dP and dV, the softmax backward, then dQr and dKr. */
+    /** Local attention backward, block by causal chunk: dP and dV, the softmax backward, then dQr and dKr. */
     private static void local(Dims d, LayerBuffers L, Scratch sc) {
-        int s = d.s(), hd = d.hd(), kvd = d.kvd();
+        int s = d.s(), hd = d.hd(), kvd = d.kvd(), nc = FastAttention.causalChunks(s);
         double scale = 1.0 / Math.sqrt(hd);
         sc.dkr.zero();
         sc.dv.zero();
         FastAttention.Block[] blocks = FastAttention.queryBlocks(d);
         for (FastAttention.Block k : blocks) {
-            Blas.gemm(false, true, k.rows(), s, hd, 1, sc.daDot, k.qOff(), k.qLd(), L.v, k.kOff(), kvd,
-                    0, sc.dp, k.pOff(), k.pLd());                                              // dP = dA_dot V^T
-            Blas.gemm(true, false, s, hd, k.rows(), 1, L.probs, k.pOff(), k.pLd(), sc.daDot, k.qOff(), k.qLd(),
-                    1, sc.dv, k.kOff(), kvd);                                                  // dV += P^T dA_dot
+            for (int c = 0; c < nc; c++) {
+                int s0 = s * c / nc, keys = s * (c + 1) / nc, pp = k.perPos(s), rows = (keys - s0) * pp;
+                long qo = k.qOff() + (long) s0 * pp * k.qLd(), po = k.pOff() + (long) s0 * pp * k.pLd();
+                Blas.gemm(false, true, rows, keys, hd, 1, sc.daDot, qo, k.qLd(), L.v, k.kOff(), kvd,
+                        0, sc.dp, po, k.pLd());                                            // dP = dA_dot V^T
+                Blas.gemm(true, false, keys, hd, rows, 1, L.probs, po, k.pLd(), sc.daDot, qo, k.qLd(),
+                        1, sc.dv, k.kOff(), kvd);                                          // dV += P^T dA_dot
+            }
         }
         Kernels.softmaxBackward(L.probs, sc.dp, d.b() * d.h() * s, d.h(), s);
         for (FastAttention.Block k : blocks) {
-            Blas.gemm(false, false, k.rows(), hd, s, scale, sc.dp, k.pOff(), k.pLd(), L.kr, k.kOff(), kvd,
-                    0, sc.dqr, k.qOff(), k.qLd());                                             // dQr = dS Kr / sqrt(d)
-            Blas.gemm(true, false, s, hd, k.rows(), scale, sc.dp, k.pOff(), k.pLd(), L.qr, k.qOff(), k.qLd(),
-                    1, sc.dkr, k.kOff(), kvd);                                                 // dKr += dS^T Qr / sqrt(d)
+            for (int c = 0; c < nc; c++) {
+                int s0 = s * c / nc, keys = s * (c + 1) / nc, pp = k.perPos(s), rows = (keys - s0) * pp;
+                long qo = k.qOff() + (long) s0 * pp * k.qLd(), po = k.pOff() + (long) s0 * pp * k.pLd();
+                Blas.gemm(false, false, rows, hd, keys, scale, sc.dp, po, k.pLd(), L.kr, k.kOff(), kvd,
+                        0, sc.dqr, qo, k.qLd());                                           // dQr = dS Kr / sqrt(d)
+                Blas.gemm(true, false, keys, hd, rows, scale, sc.dp, po, k.pLd(), L.qr, qo, k.qLd(),
+                        1, sc.dkr, k.kOff(), kvd);                                         // dKr += dS^T Qr / sqrt(d)
+            }
         }
     }
 

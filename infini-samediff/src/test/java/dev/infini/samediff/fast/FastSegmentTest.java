@@ -99,16 +99,19 @@ class FastSegmentTest {
     }
 
     @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5}")
-    @CsvSource({"GEMMA,4,1,LINEAR,true,FLOAT", "LLAMA,4,2,DELTA,false,DOUBLE"})
-    @DisplayName("with every element-wise loop split over the worker threads, the engine still equals the graph")
-    void engineEqualsSameDiffGraphWithLoopsSplitOverThreads(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule,
-                                                            boolean tied, DataType dtype) {
-        long saved = Par.minWork;
+    @CsvSource({"GEMMA,4,1,LINEAR,true,FLOAT", "LLAMA,4,2,DELTA,false,DOUBLE", "LLAMA,4,1,DELTA,true,DOUBLE"})
+    @DisplayName("with every element-wise loop split over the worker threads and the attention cut into causal chunks, the engine still equals the graph")
+    void engineEqualsSameDiffGraphWithLoopsSplitAndCausalChunks(ModelFamily family, int heads, int kvHeads,
+                                                                MemoryUpdate rule, boolean tied, DataType dtype) {
+        long savedWork = Par.minWork;
+        int savedChunk = FastAttention.chunkPositions;
         Par.minWork = 1;
+        FastAttention.chunkPositions = 2;           // S = 7: chunks of positions [0,2), [2,4), [4,7)
         try {
             compareWithGraph(family, heads, kvHeads, rule, tied, dtype);
         } finally {
-            Par.minWork = saved;
+            Par.minWork = savedWork;
+            FastAttention.chunkPositions = savedChunk;
         }
     }
 
@@ -149,8 +152,9 @@ class FastSegmentTest {
             worstGrad = Math.max(worstGrad, Math.max(em, ez));
         }
         assertEquals(model.weights().size(), res.gradients().size());
-        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s threads=%d: values %.2e, gradients %.2e (worst parameter %s)%n",
-                family, heads, kvHeads, rule, tied, dtype, Par.minWork == 1 ? Par.THREADS : 1, worstValue, worstGrad, worstName);
+        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s threads=%d chunks=%d: values %.2e, gradients %.2e (worst parameter %s)%n",
+                family, heads, kvHeads, rule, tied, dtype, Par.minWork == 1 ? Par.THREADS : 1,
+                FastAttention.causalChunks(S), worstValue, worstGrad, worstName);
     }
 
     @ParameterizedTest(name = "{0} {1}")
