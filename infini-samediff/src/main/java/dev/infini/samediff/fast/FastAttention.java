@@ -95,10 +95,10 @@ final class FastAttention {
         Blas.xwt(n, d.qd(), d.dm(), L.h, w.q(), 0, L.q);                      // Q = h Wq^T  [N, H*d]
         Blas.xwt(n, d.kvd(), d.dm(), L.h, w.k(), 0, L.k);                     // K = h Wk^T  [N, Hkv*d]
         Blas.xwt(n, d.kvd(), d.dm(), L.h, w.v(), 0, L.v);                     // V = h Wv^T  [N, Hkv*d]
-        Kernels.rope(L.q, L.qr, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), false);
-        Kernels.rope(L.k, L.kr, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), false);
+        // RoPE(Q), RoPE(K) for the local attention; sigma(Q), sigma(K) (padded rows zero) of Q, K before RoPE.
+        Kernels.ropeAndSigma(L.q, L.qr, L.sq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), null);
+        Kernels.ropeAndSigma(L.k, L.kr, L.sk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), ctx.mask());
         local(d, L, ctx.mask());
-        Kernels.sigma(L.q, L.sq, n, d.qd(), null);                             // sigma(Q), Q before RoPE
         read(d, L.sq, d.h(), d.qd(), d.g(), m, z, L.aMem, L.den);
         mix(d, L, gates(w.gate(), d.h()));
     }
@@ -181,13 +181,12 @@ final class FastAttention {
     /**
      * Memory write of this segment: linear {@code M' = M + sigma(K)^T V} or delta
      * {@code M' = M + sigma(K)^T (V - sigma(K) M / (sigma(K) z + eps))}; {@code z' = z + sum_t sigma(K_t)}.
-     * Padded positions are zero rows of sigma(K), so they write nothing.
+     * Padded positions are zero rows of sigma(K) ({@code L.sk}, computed by {@link #forward}), so they write nothing.
      *
      * @param mOut {@code [B, Hkv, d, d]} receives M', {@code zOut} {@code [B, Hkv, d]} receives z'
      */
     static void write(Dims d, LayerBuffers L, Context ctx, Buf m, Buf z, Buf mOut, Buf zOut) {
         int s = d.s(), hd = d.hd(), kvd = d.kvd();
-        Kernels.sigma(L.k, L.sk, d.n(), kvd, ctx.mask());
         Buf value = L.v;
         if (L.retr != null) {
             read(d, L.sk, d.kv(), kvd, 1, m, z, L.retr, L.denR);

@@ -30,10 +30,8 @@ final class FastAttentionBackward {
         readBackward(d, L.sq, d.h(), d.qd(), d.g(), sc.daMem, L.aMem, L.den, sc.dsq, 0, mem);
         writeBackward(d, L, sc, mem);
         // Q: through RoPE (local path) and sigma (memory path); K likewise, sigma(K) masked.
-        Kernels.rope(sc.dqr, sc.dq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), true);
-        addSigmaBackward(sc.dq, sc.dsq, L.q, n, d.qd(), null);
-        Kernels.rope(sc.dkr, sc.dk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), true);
-        addSigmaBackward(sc.dk, sc.dsk, L.k, n, d.kvd(), ctx.mask());
+        Kernels.ropeAndSigmaBackward(sc.dqr, sc.dsq, L.q, sc.dq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), null);
+        Kernels.ropeAndSigmaBackward(sc.dkr, sc.dsk, L.k, sc.dk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), ctx.mask());
         Blas.atb(d.qd(), d.dm(), n, sc.dq, L.h, 0, g.q());                     // dWq = dQ^T h
         Blas.atb(d.kvd(), d.dm(), n, sc.dk, L.h, 0, g.k());
         Blas.atb(d.kvd(), d.dm(), n, sc.dv, L.h, 0, g.v());
@@ -41,28 +39,6 @@ final class FastAttentionBackward {
         Blas.xw(n, d.dm(), d.kvd(), sc.dk, w.k(), 1, sc.dh);
         Blas.xw(n, d.dm(), d.kvd(), sc.dv, w.v(), 1, sc.dh);
         return sc.dh;
-    }
-
-    /** {@code dx += dsx * mask * sigma'(x)}, row by row ({@code mask} null for none). */
-    private static void addSigmaBackward(Buf dx, Buf dsx, Buf x, int rows, int cols, double[] mask) {
-        Par.range(rows, (long) rows * cols, (from, to) -> {
-            double[] gr = new double[cols], sr = new double[cols], xr = new double[cols];
-            float[] tmp = new float[cols];
-            for (int r = from; r < to; r++) {
-                double mk = mask == null ? 1.0 : mask[r];
-                if (mk == 0) {
-                    continue;
-                }
-                int o = r * cols;
-                dx.read(o, gr, cols, tmp);
-                dsx.read(o, sr, cols, tmp);
-                x.read(o, xr, cols, tmp);
-                for (int i = 0; i < cols; i++) {
-                    gr[i] += mk * sr[i] * Kernels.sigmaPrime(xr[i]);
-                }
-                dx.write(o, gr, cols, tmp);
-            }
-        });
     }
 
     /** Gate mix backward: {@code dA_mem = dA s}, {@code dA_dot = dA (1 - s)}, {@code dg_h = sum dA (A_mem - A_dot) s (1 - s)}. */

@@ -91,14 +91,14 @@ final class Kernels {
     }
 
     /**
-     * RoPE in the rotate_half layout, {@code y = x cos + rotate_half(x) sin} with
-     * {@code rotate_half(x) = concat(-x[d/2:], x[:d/2])}, on {@code x [B*S, heads*d]}; row {@code n} is position
-     * {@code n mod S} (positions restart at 0 in every segment). {@code cos}, {@code sin} are {@code [S, d]}.
-     * With {@code backward}, the transpose: {@code dx = dy cos + (dy sin) R^T}.
+     * One pass over the raw projection {@code x [B*S, heads*d]} (Q or K, before RoPE) giving both its RoPE
+     * {@code rot = x cos + rotate_half(x) sin} with {@code rotate_half(x) = concat(-x[d/2:], x[:d/2])} (row
+     * {@code n} at position {@code n mod S}: positions restart at 0 in every segment; {@code cos}, {@code sin} are
+     * {@code [S, d]}) and the memory's feature map {@code sig = (ELU(x) + 1) * mask[row]} ({@code mask} null: 1).
      */
-    static void rope(Buf x, Buf y, int rows, int heads, int d, int seq, double[] cos, double[] sin, boolean backward) {
+    static void ropeAndSigma(Buf x, Buf rot, Buf sig, int rows, int heads, int d, int seq, double[] cos, double[] sin,
+                             double[] mask) {
         int half = d / 2, cols = heads * d;
-        double sg = backward ? -1.0 : 1.0;
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] xr = new double[cols], yr = new double[cols];
             float[] tmp = new float[cols];
@@ -107,30 +107,47 @@ final class Kernels {
                 x.read(r * cols, xr, cols, tmp);
                 for (int o = 0; o < cols; o += d) {
                     for (int j = 0; j < half; j++) {
-                        // forward: y1 = x1 c1 - x2 s1, y2 = x2 c2 + x1 s2; backward: dx1 = g1 c1 + g2 s2, dx2 = g2 c2 - g1 s1
-                        double s1 = backward ? sin[t + j + half] : sin[t + j], s2 = backward ? sin[t + j] : sin[t + j + half];
-                        yr[o + j] = xr[o + j] * cos[t + j] - sg * xr[o + j + half] * s1;
-                        yr[o + j + half] = xr[o + j + half] * cos[t + j + half] + sg * xr[o + j] * s2;
+                        yr[o + j] = xr[o + j] * cos[t + j] - xr[o + j + half] * sin[t + j];
+                        yr[o + j + half] = xr[o + j + half] * cos[t + j + half] + xr[o + j] * sin[t + j + half];
                     }
                 }
-                y.write(r * cols, yr, cols, tmp);
+                rot.write(r * cols, yr, cols, tmp);
+                double m = mask == null ? 1.0 : mask[r];
+                for (int j = 0; j < cols; j++) {
+                    double v = xr[j];
+                    yr[j] = m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v));
+                }
+                sig.write(r * cols, yr, cols, tmp);
             }
         });
     }
 
-    /** {@code sigma(x) = ELU(x) + 1} (the memory's feature map), times {@code rowMask[r]} when given. */
-    static void sigma(Buf x, Buf y, int rows, int cols, double[] rowMask) {
+    /**
+     * Backward of {@link #ropeAndSigma}: {@code dx = dRot cos + (dRot sin) R^T + dSig * mask * sigma'(x)}, where
+     * {@code (u R^T)_i = u_{i+d/2}} for {@code i < d/2} and {@code -u_{i-d/2}} otherwise.
+     */
+    static void ropeAndSigmaBackward(Buf dRot, Buf dSig, Buf x, Buf dx, int rows, int heads, int d, int seq,
+                                     double[] cos, double[] sin, double[] mask) {
+        int half = d / 2, cols = heads * d;
         Par.range(rows, (long) rows * cols, (from, to) -> {
-            double[] xr = new double[cols];
+            double[] gr = new double[cols], sr = new double[cols], xr = new double[cols];
             float[] tmp = new float[cols];
             for (int r = from; r < to; r++) {
-                double m = rowMask == null ? 1.0 : rowMask[r];
+                int t = (r % seq) * d;
+                dRot.read(r * cols, gr, cols, tmp);
+                dSig.read(r * cols, sr, cols, tmp);
                 x.read(r * cols, xr, cols, tmp);
+                double m = mask == null ? 1.0 : mask[r];
                 for (int j = 0; j < cols; j++) {
-                    double v = xr[j];
-                    xr[j] = m == 0 ? 0.0 : m * (v > 0 ? v + 1.0 : Math.exp(v));
+                    xr[j] = m == 0 ? 0.0 : m * sr[j] * sigmaPrime(xr[j]);
                 }
-                y.write(r * cols, xr, cols, tmp);
+                for (int o = 0; o < cols; o += d) {
+                    for (int i = 0; i < half; i++) {
+                        xr[o + i] += gr[o + i] * cos[t + i] + gr[o + i + half] * sin[t + i + half];
+                        xr[o + i + half] += gr[o + i + half] * cos[t + i + half] - gr[o + i] * sin[t + i];
+                    }
+                }
+                dx.write(r * cols, xr, cols, tmp);
             }
         });
     }
