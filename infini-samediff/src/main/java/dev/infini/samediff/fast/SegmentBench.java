@@ -61,7 +61,8 @@ public final class SegmentBench {
     public static void main(String[] args) {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         String[] shapes = (args.length > 1 ? args[1] : "A,B,C").split(",");
-        System.out.printf(Locale.ROOT, "cores %d, load %s%n", Runtime.getRuntime().availableProcessors(), loadAverage());
+        System.out.printf(Locale.ROOT, "cores %d, element-wise threads %d, load %s%n", Runtime.getRuntime().availableProcessors(),
+                Par.THREADS, loadAverage());
         boolean fastOnly = args.length > 2 && args[2].equals("fast-only");
         for (String s : shapes) {
             run(shape(s.trim()), rounds, fastOnly);
@@ -131,6 +132,8 @@ public final class SegmentBench {
                         + "(%.1f ms) | FastSegment %.0f tokens/s %.1f GFLOP/s (%.1f ms) | speed-up %.2fx | NLL %.4f vs %.4f | load %s%n",
                 shape.name(), shape.batch(), shape.config().segmentSize(), fpt / 1e6, tokens / mSd, tokens * fpt / mSd / 1e9,
                 mSd * 1e3, tokens / mFast, tokens * fpt / mFast / 1e9, mFast * 1e3, mSd / mFast, nllSd, nllFast, loadAverage());
+        System.out.printf(Locale.ROOT, "  best round: SameDiff %.0f tokens/s, FastSegment %.0f tokens/s%n",
+                tokens / Arrays.stream(tSd).min().orElse(Double.NaN), tokens / Arrays.stream(tFast).min().orElse(Double.NaN));
         System.out.printf(Locale.ROOT, "  SameDiff ms %s%n  FastSegment ms %s%n", ms(tSd), ms(tFast));
     }
 
