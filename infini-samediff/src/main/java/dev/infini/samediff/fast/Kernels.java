@@ -8,6 +8,7 @@ package dev.infini.samediff.fast;
  */
 final class Kernels {
     private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
+    private static final double TANH_CLAMP = 7.90531110763549805;
 
     private Kernels() {
     }
@@ -173,10 +174,7 @@ final class Kernels {
      * no exponential, for float32 engines only (float64 keeps {@link #tanh}).
      */
     static double tanhFloat(double u) {
-        double x = Math.max(-7.90531110763549805, Math.min(7.90531110763549805, u));
-        if (Math.abs(x) < 0.0004) {
-            return x;
-        }
+        double x = u > TANH_CLAMP ? TANH_CLAMP : (u < -TANH_CLAMP ? -TANH_CLAMP : u);   // compares: Math.max/min are slower
         double x2 = x * x;
         double p = -2.76076847742355e-16;
         p = p * x2 + 2.00018790482477e-13;
