@@ -122,6 +122,20 @@ public final class FastSegment {
      */
     public record Result(double nllSum, Map<String, INDArray> gradients, INDArray[] memoryMGrad,
                          INDArray[] memoryZGrad, MemoryState memory) {
+        /**
+         * Adds the parameter gradients into {@code acc} (a copy where {@code acc} has none yet), as
+         * {@code SegmentGradients} sums segments; the engine's buffers stay the engine's.
+         */
+        public void addGradientsTo(Map<String, INDArray> acc) {
+            gradients.forEach((name, g) -> {
+                INDArray a = acc.get(name);
+                if (a == null) {
+                    acc.put(name, g.dup());
+                } else {
+                    a.addi(g);
+                }
+            });
+        }
     }
 
     /**

@@ -228,5 +228,9 @@ class FastSegmentTest {
         FastSegment.Result b = engine.forwardBackward(in.ids(), in.mask(), in.labels(), in.lossMask(), in.memory(), null, null);
         assertEquals(a.nllSum(), b.nllSum(), 0.0);
         assertEquals(0.0, TestModels.relError(b.gradients().get("model.layers.0.self_attn.q_proj.weight"), q), 0.0);
+        Map<String, INDArray> acc = new java.util.HashMap<>();
+        a.addGradientsTo(acc);
+        b.addGradientsTo(acc);
+        assertEquals(0.0, TestModels.relError(acc.get("model.layers.0.self_attn.q_proj.weight"), q.mul(2)), 1e-15);
     }
 }
