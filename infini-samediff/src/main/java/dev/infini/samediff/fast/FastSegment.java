@@ -283,8 +283,13 @@ public final class FastSegment {
                     part[0] -= w[r] * (row[y[r]] - lse[r]);
                 }
                 if (gradient) {                    // dlogits = w (softmax - onehot(y))
-                    for (int j = 0; j < v; j++) {
-                        row[j] = w[r] == 0 ? 0.0 : w[r] * (Math.exp(row[j] - lse[r]) - (j == y[r] ? 1 : 0));
+                    if (w[r] == 0) {
+                        java.util.Arrays.fill(row, 0.0);
+                    } else {
+                        for (int j = 0; j < v; j++) {
+                            row[j] = w[r] * Math.exp(row[j] - lse[r]);
+                        }
+                        row[y[r]] -= w[r];
                     }
                     scratch.dlogits.write(r * v, row, v, tmp);
                 }
