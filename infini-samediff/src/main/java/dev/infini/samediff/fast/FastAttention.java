@@ -112,8 +112,11 @@ final class FastAttention {
             for (int r = from; r < to; r++) {
                 L.aDot.read(r * qd, ad, qd, tmp);
                 L.aMem.read(r * qd, am, qd, tmp);
-                for (int j = 0; j < qd; j++) {
-                    ad[j] += (am[j] - ad[j]) * gp[j / d.hd()];
+                for (int hh = 0, hd = d.hd(); hh < d.h(); hh++) {
+                    double g = gp[hh];
+                    for (int j = hh * hd, e = j + hd; j < e; j++) {
+                        ad[j] += (am[j] - ad[j]) * g;
+                    }
                 }
                 L.a.write(r * qd, ad, qd, tmp);
             }

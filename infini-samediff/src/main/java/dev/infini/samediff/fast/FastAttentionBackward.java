@@ -53,11 +53,14 @@ final class FastAttentionBackward {
                 sc.da.read(r * qd, da, qd, tmp);
                 L.aMem.read(r * qd, am, qd, tmp);
                 L.aDot.read(r * qd, ad, qd, tmp);
-                for (int j = 0; j < qd; j++) {
-                    double g = gp[j / hd];
-                    part[j / hd] += da[j] * (am[j] - ad[j]);
-                    am[j] = da[j] * g;
-                    ad[j] = da[j] * (1 - g);
+                for (int hh = 0; hh < d.h(); hh++) {
+                    double g = gp[hh], sum = 0;
+                    for (int j = hh * hd, e = j + hd; j < e; j++) {
+                        sum += da[j] * (am[j] - ad[j]);
+                        am[j] = da[j] * g;
+                        ad[j] = da[j] * (1 - g);
+                    }
+                    part[hh] += sum;
                 }
                 sc.daMem.write(r * qd, am, qd, tmp);
                 sc.daDot.write(r * qd, ad, qd, tmp);

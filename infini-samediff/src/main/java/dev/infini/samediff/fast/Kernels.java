@@ -170,32 +170,11 @@ final class Kernels {
     }
 
     /**
-     * {@code tanh} to float precision (a few ulp) as a rational function, Eigen's {@code generic_fast_tanh_float}:
-     * no exponential, for float32 engines only (float64 keeps {@link #tanh}).
-     */
-    static double tanhFloat(double u) {
-        double x = u > TANH_CLAMP ? TANH_CLAMP : (u < -TANH_CLAMP ? -TANH_CLAMP : u);   // compares: Math.max/min are slower
-        double x2 = x * x;
-        double p = -2.76076847742355e-16;
-        p = p * x2 + 2.00018790482477e-13;
-        p = p * x2 - 8.60467152213735e-11;
-        p = p * x2 + 5.12229709037114e-08;
-        p = p * x2 + 1.48572235717979e-05;
-        p = p * x2 + 6.37261928875436e-04;
-        p = p * x2 + 4.89352455891786e-03;
-        double q = 1.19825839466702e-06;
-        q = q * x2 + 1.18534705686654e-04;
-        q = q * x2 + 2.26843463243900e-03;
-        q = q * x2 + 4.89352518554385e-03;
-        return x * p / q;
-    }
-
-    /**
      * MLP activation forward, rows of {@code cols}: {@code mm = act(g) * up} with {@code act = gelu_tanh} or
      * {@code silu}; {@code aux} keeps {@code tanh(...)} (GeLU) or {@code sigmoid(g)} (SiLU) for the backward pass.
      */
     static void activation(Buf g, Buf up, Buf aux, Buf mm, int rows, int cols, boolean gelu) {
-        boolean fast = g.isFloat();
+        boolean fast = g.isFloat() && gelu;
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
             float[] tmp = new float[cols];
@@ -203,24 +182,49 @@ final class Kernels {
                 int o = r * cols;
                 g.read(o, gr, cols, tmp);
                 up.read(o, ur, cols, tmp);
-                for (int i = 0; i < cols; i++) {
-                    double x = gr[i], a;
-                    if (gelu) {
-                        double u = GELU_C * (x + 0.044715 * x * x * x);
-                        double t = fast ? tanhFloat(u) : tanh(u);
-                        ar[i] = t;
-                        a = 0.5 * x * (1.0 + t);
-                    } else {
-                        double sg = 1.0 / (1.0 + Math.exp(-x));
-                        ar[i] = sg;
-                        a = x * sg;
+                if (fast) {
+                    geluTanhFloat(gr, ar, cols);
+                } else {
+                    for (int i = 0; i < cols; i++) {
+                        double x = gr[i];
+                        ar[i] = gelu ? tanh(GELU_C * (x + 0.044715 * x * x * x)) : 1.0 / (1.0 + Math.exp(-x));
                     }
-                    ur[i] *= a;
+                }
+                for (int i = 0; i < cols; i++) {            // act = 0.5 x (1 + t) or x sigmoid(x); mm = act * up
+                    double x = gr[i];
+                    ur[i] *= gelu ? 0.5 * x * (1.0 + ar[i]) : x * ar[i];
                 }
                 aux.write(o, ar, cols, tmp);
                 mm.write(o, ur, cols, tmp);
             }
         });
+    }
+
+    /**
+     * {@code t = tanh(sqrt(2/pi) (x + 0.044715 x^3))} to float precision (a few ulp), for float32 engines: Eigen's
+     * {@code generic_fast_tanh_float} rational function (no exponential), in loops of plain arithmetic that the JIT
+     * vectorises (about 5x faster here than one fused loop). Float64 engines use {@link #tanh}.
+     */
+    private static void geluTanhFloat(double[] x, double[] t, int n) {
+        for (int i = 0; i < n; i++) {
+            double v = x[i];
+            t[i] = Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, GELU_C * (v + 0.044715 * v * v * v)));
+        }
+        for (int i = 0; i < n; i++) {
+            double u = t[i], x2 = u * u;
+            double p = -2.76076847742355e-16;
+            p = p * x2 + 2.00018790482477e-13;
+            p = p * x2 - 8.60467152213735e-11;
+            p = p * x2 + 5.12229709037114e-08;
+            p = p * x2 + 1.48572235717979e-05;
+            p = p * x2 + 6.37261928875436e-04;
+            p = p * x2 + 4.89352455891786e-03;
+            double q = 1.19825839466702e-06;
+            q = q * x2 + 1.18534705686654e-04;
+            q = q * x2 + 2.26843463243900e-03;
+            q = q * x2 + 4.89352518554385e-03;
+            t[i] = u * p / q;
+        }
     }
 
     /**
@@ -237,19 +241,19 @@ final class Kernels {
                 up.read(o, ur, cols, tmp);
                 aux.read(o, ar, cols, tmp);
                 dgOut.read(o, dr, cols, tmp);
-                for (int i = 0; i < cols; i++) {
-                    double x = gr[i], dm = dr[i], a, prime;
-                    if (gelu) {
-                        double t = ar[i];
-                        a = 0.5 * x * (1.0 + t);
-                        prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
-                    } else {
-                        double sg = ar[i];
-                        a = x * sg;
-                        prime = sg * (1.0 + x * (1.0 - sg));
+                if (gelu) {
+                    for (int i = 0; i < cols; i++) {
+                        double x = gr[i], dm = dr[i], t = ar[i];
+                        double prime = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * x * x);
+                        dr[i] = dm * ur[i] * prime;
+                        ur[i] = dm * 0.5 * x * (1.0 + t);
                     }
-                    dr[i] = dm * ur[i] * prime;
-                    ur[i] = dm * a;
+                } else {
+                    for (int i = 0; i < cols; i++) {
+                        double x = gr[i], dm = dr[i], sg = ar[i];
+                        dr[i] = dm * ur[i] * sg * (1.0 + x * (1.0 - sg));
+                        ur[i] = dm * x * sg;
+                    }
                 }
                 dUp.write(o, ur, cols, tmp);
                 dgOut.write(o, dr, cols, tmp);
