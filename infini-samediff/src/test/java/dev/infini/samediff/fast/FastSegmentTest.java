@@ -217,6 +217,59 @@ class FastSegmentTest {
         return loss;
     }
 
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"GEMMA,LINEAR", "LLAMA,DELTA"})
+    @DisplayName("chained over segments (forward, then in reverse with the memory gradients passed back), the engine gives SegmentGradients' exact gradients")
+    void chainedOverSegmentsEqualsSegmentGradients(ModelFamily family, MemoryUpdate rule) {
+        InfiniModel model = TestModels.randomModel(config(family, 4, 2, rule, family == ModelFamily.GEMMA), 61, DataType.DOUBLE);
+        Random rnd = new Random(8);
+        int[][] rows = new int[B][2 * S + 4];                      // T = 2S + 3: segments S, S, 3
+        for (int[] row : rows) {
+            for (int j = 0; j < row.length; j++) {
+                row[j] = rnd.nextInt(model.config().vocabSize());
+            }
+        }
+        dev.infini.samediff.train.TrainBatch batch = dev.infini.samediff.train.TrainBatch.fromTokens(rows);
+        dev.infini.samediff.train.SegmentGradients.Result ref = new dev.infini.samediff.train.SegmentGradients(model, S)
+                .compute(batch, dev.infini.samediff.train.MemoryGradient.FULL);
+        List<int[]> segs = SegmentRunner.segments(batch.length(), S);
+        Map<Integer, FastSegment> engines = new java.util.HashMap<>();
+        List<MemoryState> entering = new ArrayList<>();
+        MemoryState state = model.zeroMemory(B);
+        double nll = 0;
+        for (int[] se : segs) {
+            entering.add(state);
+            FastSegment e = engines.computeIfAbsent(se[1] - se[0], len -> FastSegment.of(model, B, len));
+            FastSegment.Result r = e.forwardLoss(slice(batch.inputIds(), se), null, slice(batch.labels(), se),
+                    slice(batch.lossMask(), se), state);
+            nll += r.nllSum();
+            state = r.memory();
+        }
+        Map<String, INDArray> acc = new java.util.HashMap<>();
+        INDArray[] dm = null, dz = null;
+        for (int k = segs.size() - 1; k >= 0; k--) {
+            int[] se = segs.get(k);
+            FastSegment.Result r = engines.get(se[1] - se[0]).forwardBackward(slice(batch.inputIds(), se), null,
+                    slice(batch.labels(), se), slice(batch.lossMask(), se), entering.get(k), dm, dz);
+            r.addGradientsTo(acc);
+            dm = r.memoryMGrad();
+            dz = r.memoryZGrad();
+        }
+        assertEquals(ref.nllSum(), nll, 1e-9 * Math.abs(ref.nllSum()));
+        double worst = 0;
+        for (Map.Entry<String, INDArray> e : ref.gradients().entrySet()) {
+            double err = TestModels.relError(acc.get(e.getKey()), e.getValue());
+            assertTrue(err <= 1e-10, e.getKey() + ": relative error " + err);
+            worst = Math.max(worst, err);
+        }
+        System.out.printf("engine chained over %d segments vs SegmentGradients FULL %s/%s: worst relative error %.2e%n",
+                segs.size(), family, rule, worst);
+    }
+
+    private static INDArray slice(INDArray a, int[] se) {
+        return a.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(se[0], se[1])).dup();
+    }
+
     @Test
     @DisplayName("repeated calls reuse the engine's buffers and give the same answer; zero upstream memory gradients are allowed")
     void repeatedCallsAreStable() {
