@@ -116,7 +116,32 @@ public final class SegmentBench {
             }
         }
         report(shape, b * s, tSd, tFast, nllSd, nllFast);
+        if (!fastOnly) {
+            compare(g.outputsAndGradients(ph, List.of(), wrt), engine.forwardBackward(ids, mask, labels, lossMask, memory, dm, dz));
+        }
         model.releaseSessions();
+    }
+
+    /** Worst relative error (Frobenius) of the engine's gradients against the graph's at this shape, in float. */
+    private static void compare(Map<String, INDArray> ref, FastSegment.Result res) {
+        double worst = 0;
+        String worstName = "";
+        Map<String, INDArray> mine = new java.util.HashMap<>(res.gradients());
+        for (int l = 0; l < res.memoryMGrad().length; l++) {
+            mine.put(DecoderGraph.memoryM(l), res.memoryMGrad()[l]);
+            mine.put(DecoderGraph.memoryZ(l), res.memoryZGrad()[l]);
+        }
+        for (Map.Entry<String, INDArray> e : mine.entrySet()) {
+            INDArray r = ref.get(e.getKey()).castTo(DataType.DOUBLE).reshape(e.getValue().shape());
+            double err = e.getValue().castTo(DataType.DOUBLE).sub(r).norm2Number().doubleValue()
+                    / Math.max(r.norm2Number().doubleValue(), 1e-30);
+            if (err > worst) {
+                worst = err;
+                worstName = e.getKey();
+            }
+        }
+        System.out.printf(Locale.ROOT, "  gradients vs SameDiff: worst relative error %.2e (%s) over %d tensors%n",
+                worst, worstName, mine.size());
     }
 
     private static void record(double[] t, int round, long t0) {
