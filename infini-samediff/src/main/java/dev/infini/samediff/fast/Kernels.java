@@ -8,7 +8,6 @@ package dev.infini.samediff.fast;
  */
 final class Kernels {
     private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
-    private static final double TANH_CLAMP = 7.90531110763549805;
 
     private Kernels() {
     }
@@ -19,6 +18,10 @@ final class Kernels {
      */
     static void rmsNorm(Buf x, Buf w, boolean plusOne, double eps, int rows, int cols, Buf inv, Buf y) {
         double[] s = scale(w, plusOne, cols);
+        if (x.isFloat()) {
+            FloatKernels.rmsNorm(x, toFloat(s), eps, rows, cols, inv, y);
+            return;
+        }
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] xr = new double[cols];
             float[] tmp = new float[cols];
@@ -45,6 +48,11 @@ final class Kernels {
     static void rmsNormBackward(Buf x, Buf inv, Buf w, boolean plusOne, Buf dy, int rows, int cols,
                                 Buf dw, Buf dx, boolean accumulate) {
         double[] s = scale(w, plusOne, cols), gw = new double[cols];
+        if (x.isFloat()) {
+            FloatKernels.rmsNormBackward(x, inv, toFloat(s), dy, rows, cols, gw, dx, accumulate);
+            dw.write(0, gw, cols, new float[cols]);
+            return;
+        }
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] xr = new double[cols], gr = new double[cols], out = new double[cols], part = new double[cols];
             float[] tmp = new float[cols];
@@ -80,6 +88,14 @@ final class Kernels {
                 total[j] += part[j];
             }
         }
+    }
+
+    private static float[] toFloat(double[] a) {
+        float[] f = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            f[i] = (float) a[i];
+        }
+        return f;
     }
 
     private static double[] scale(Buf w, boolean plusOne, int cols) {
@@ -174,7 +190,10 @@ final class Kernels {
      * {@code silu}; {@code aux} keeps {@code tanh(...)} (GeLU) or {@code sigmoid(g)} (SiLU) for the backward pass.
      */
     static void activation(Buf g, Buf up, Buf aux, Buf mm, int rows, int cols, boolean gelu) {
-        boolean fast = g.isFloat() && gelu;
+        if (g.isFloat()) {
+            FloatKernels.activation(g, up, aux, mm, rows, cols, gelu);
+            return;
+        }
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] gr = new double[cols], ur = new double[cols], ar = new double[cols];
             float[] tmp = new float[cols];
@@ -182,13 +201,9 @@ final class Kernels {
                 int o = r * cols;
                 g.read(o, gr, cols, tmp);
                 up.read(o, ur, cols, tmp);
-                if (fast) {
-                    geluTanhFloat(gr, ar, cols);
-                } else {
-                    for (int i = 0; i < cols; i++) {
-                        double x = gr[i];
-                        ar[i] = gelu ? tanh(GELU_C * (x + 0.044715 * x * x * x)) : 1.0 / (1.0 + Math.exp(-x));
-                    }
+                for (int i = 0; i < cols; i++) {
+                    double x = gr[i];
+                    ar[i] = gelu ? tanh(GELU_C * (x + 0.044715 * x * x * x)) : 1.0 / (1.0 + Math.exp(-x));
                 }
                 for (int i = 0; i < cols; i++) {            // act = 0.5 x (1 + t) or x sigmoid(x); mm = act * up
                     double x = gr[i];
@@ -201,37 +216,14 @@ final class Kernels {
     }
 
     /**
-     * {@code t = tanh(sqrt(2/pi) (x + 0.044715 x^3))} to float precision (a few ulp), for float32 engines: Eigen's
-     * {@code generic_fast_tanh_float} rational function (no exponential), in loops of plain arithmetic that the JIT
-     * vectorises (about 5x faster here than one fused loop). Float64 engines use {@link #tanh}.
-     */
-    private static void geluTanhFloat(double[] x, double[] t, int n) {
-        for (int i = 0; i < n; i++) {
-            double v = x[i];
-            t[i] = Math.max(-TANH_CLAMP, Math.min(TANH_CLAMP, GELU_C * (v + 0.044715 * v * v * v)));
-        }
-        for (int i = 0; i < n; i++) {
-            double u = t[i], x2 = u * u;
-            double p = -2.76076847742355e-16;
-            p = p * x2 + 2.00018790482477e-13;
-            p = p * x2 - 8.60467152213735e-11;
-            p = p * x2 + 5.12229709037114e-08;
-            p = p * x2 + 1.48572235717979e-05;
-            p = p * x2 + 6.37261928875436e-04;
-            p = p * x2 + 4.89352455891786e-03;
-            double q = 1.19825839466702e-06;
-            q = q * x2 + 1.18534705686654e-04;
-            q = q * x2 + 2.26843463243900e-03;
-            q = q * x2 + 4.89352518554385e-03;
-            t[i] = u * p / q;
-        }
-    }
-
-    /**
      * MLP activation backward, in place: on entry {@code dgOut} holds {@code d(mm)}; on exit {@code dgOut} holds
      * {@code d(g) = d(mm) up act'(g)} and {@code dUp = d(mm) act(g)}.
      */
     static void activationBackward(Buf g, Buf up, Buf aux, Buf dgOut, Buf dUp, int rows, int cols, boolean gelu) {
+        if (g.isFloat()) {
+            FloatKernels.activationBackward(g, up, aux, dgOut, dUp, rows, cols, gelu);
+            return;
+        }
         Par.range(rows, (long) rows * cols, (from, to) -> {
             double[] gr = new double[cols], ur = new double[cols], ar = new double[cols], dr = new double[cols];
             float[] tmp = new float[cols];
