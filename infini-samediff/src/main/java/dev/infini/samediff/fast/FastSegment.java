@@ -28,7 +28,12 @@ import java.util.Map;
  *   <li>{@link #forwardBackward}: {@code NLL_SUM} and the gradients of
  *   {@code LOSS = NLL_SUM + sum_i <M'_i, dM'_i> + <z'_i, dz'_i>} with respect to every parameter (by Hugging
  *   Face name) and the incoming memory {@code M, z}, given the upstream memory gradients {@code dM', dz'}.</li>
+ *   <li>{@link #forwardLoss}: {@code NLL_SUM} and the memory after the segment, no gradients.</li>
  * </ul>
+ * Exact back-propagation through memory (as {@code SegmentGradients} does with the graph): forward over the
+ * segments with {@link #forwardLoss}, keeping the memory entering each; then in reverse {@link #forwardBackward}
+ * with the memory gradients returned by the segment after ({@code null} for the last one), summing with
+ * {@link Result#addGradientsTo}; {@code FastSegmentTest} does exactly that against {@code SegmentGradients}.
  * Not thread-safe across calls (its buffers are shared); calls are synchronized.
  */
 public final class FastSegment {
