@@ -1,10 +1,11 @@
 package dev.infini.samediff.fast;
 
 /**
- * Float32 versions of the heaviest element-wise loops of {@link Kernels} (MLP activation and RMSNorm, forward and
- * backward): rows are copied straight into {@code float[]} (no conversion pass) and computed in float, whose loops
- * the JIT vectorises twice as wide; sums of squares and dot products still accumulate in double. About 2x faster
- * than the double-row path here; float64 engines keep {@link Kernels}' double arithmetic.
+ * Float32 versions of the heaviest element-wise loops of {@link Kernels} (MLP activation, RMSNorm and the attention
+ * softmax, forward and backward): rows are copied straight into {@code float[]} (no conversion pass) and computed
+ * in float, whose loops the JIT vectorises twice as wide; sums of squares, softmax sums and dot products still
+ * accumulate in double. About 2x faster than the double-row path here; float64 engines keep {@link Kernels}'
+ * double arithmetic.
  */
 final class FloatKernels {
     private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
@@ -151,6 +152,57 @@ final class FloatKernels {
                 }
                 dUp.f.put(o, ur, 0, cols);
                 dgOut.f.put(o, dr, 0, cols);
+            }
+        });
+    }
+
+    /** {@link Kernels#causalSoftmax} in float (sums and exponentials in double). */
+    static void causalSoftmax(Buf p, int batch, int heads, int seq, double[] mask) {
+        Par.range(batch * heads * seq, (long) batch * heads * seq * seq / 2, (from, to) -> {
+            float[] row = new float[seq];
+            for (int q = from; q < to; q++) {
+                int s = (q / heads) % seq, maskOff = (q / (heads * seq)) * seq, o = q * seq;
+                p.f.get(o, row, 0, s + 1);
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = 0; t <= s; t++) {
+                    if (t == s || mask[maskOff + t] != 0) {
+                        max = Math.max(max, row[t]);
+                    }
+                }
+                double sum = 0;
+                for (int t = 0; t <= s; t++) {
+                    double e = t == s || mask[maskOff + t] != 0 ? Math.exp(row[t] - max) : 0.0;
+                    row[t] = (float) e;
+                    sum += e;
+                }
+                float inv = (float) (1.0 / sum);
+                for (int t = 0; t <= s; t++) {
+                    row[t] *= inv;
+                }
+                java.util.Arrays.fill(row, s + 1, seq, 0f);
+                p.f.put(o, row, 0, seq);
+            }
+        });
+    }
+
+    /** {@link Kernels#softmaxBackward} in float (the row dot product in double). */
+    static void softmaxBackward(Buf p, Buf dp, int rows, int heads, int seq) {
+        Par.range(rows, (long) rows * seq / 2, (from, to) -> {
+            float[] pr = new float[seq], gr = new float[seq];
+            for (int q = from; q < to; q++) {
+                int s = (q / heads) % seq, o = q * seq;
+                p.f.get(o, pr, 0, s + 1);
+                dp.f.get(o, gr, 0, s + 1);
+                double dot = 0;
+                for (int t = 0; t <= s; t++) {
+                    dot += pr[t] * gr[t];
+                }
+                float dt = (float) dot;
+                for (int t = 0; t <= s; t++) {
+                    gr[t] = pr[t] * (gr[t] - dt);
+                }
+                java.util.Arrays.fill(gr, s + 1, seq, 0f);
+                dp.f.put(o, gr, 0, seq);
             }
         });
     }

@@ -259,6 +259,10 @@ final class Kernels {
      * has a defined row); masked entries get probability exactly 0.
      */
     static void causalSoftmax(Buf p, int batch, int heads, int seq, double[] mask) {
+        if (p.isFloat()) {
+            FloatKernels.causalSoftmax(p, batch, heads, seq, mask);
+            return;
+        }
         Par.range(batch * heads * seq, (long) batch * heads * seq * seq / 2, (from, to) -> {
             double[] row = new double[seq];
             float[] tmp = new float[seq];
@@ -289,6 +293,10 @@ final class Kernels {
 
     /** Softmax backward of every head, in place on {@code dp [B, S, H, S]}: {@code dS = P (dP - rowsum(P dP))}. */
     static void softmaxBackward(Buf p, Buf dp, int rows, int heads, int seq) {
+        if (p.isFloat()) {
+            FloatKernels.softmaxBackward(p, dp, rows, heads, seq);
+            return;
+        }
         Par.range(rows, (long) rows * seq / 2, (from, to) -> {
             double[] pr = new double[seq], gr = new double[seq];
             float[] tmp = new float[seq];
