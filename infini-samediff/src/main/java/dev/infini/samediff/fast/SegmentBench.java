@@ -25,9 +25,13 @@ import java.util.Random;
  * <p>Usage: {@code java -cp ... dev.infini.samediff.fast.SegmentBench [rounds] [shapes]} with shapes a comma list
  * of {@code A} (hidden 256, 4 layers, 4 heads, 1 KV head, MLP 1024, segment 256, batch 4), {@code B} (hidden 512,
  * 8 heads, MLP 2048), {@code C} (hidden 128, 2 layers, 2 heads, MLP 512, segment 32, batch 16); default 5 rounds,
- * {@code A,B,C}; a third argument {@code fast-only} times the engine alone (for profiling). Set {@code OMP_WAIT_POLICY=PASSIVE} and {@code OPENBLAS_THREAD_TIMEOUT=4} as {@code ./infini} does.
+ * {@code A,B,C}; a third argument {@code fast-only} times the engine alone (for profiling; with
+ * {@code -Dinfini.fast.profile=true} it also prints the BLAS time by product shape). Set
+ * {@code OMP_WAIT_POLICY=PASSIVE} and {@code OPENBLAS_THREAD_TIMEOUT=4} as {@code ./infini} does, e.g.
+ * {@code java -XX:+UseSerialGC -cp infini-samediff/target/classes:$(cat cp.txt) dev.infini.samediff.fast.SegmentBench}
+ * with {@code cp.txt} from {@code mvn -o -q -pl infini-samediff dependency:build-classpath -Dmdep.outputFile=cp.txt}.
  *
- * <p>FLOPs per token (the work both engines do): {@code 6 x} the weights of every matrix product (projections,
+ * <p>FLOPs per token (the model's work; the engine skips the attention blocks above the diagonal): {@code 6 x} the weights of every matrix product (projections,
  * MLP, LM head), plus per layer and query head {@code 3 x 4 S d} for the local attention's two products over the
  * full {@code S x S} block, plus {@code 3 x 2 d^2} per query head (memory read) and per KV head (write).
  */
