@@ -207,6 +207,11 @@ public final class FastSegment {
             }
         }
         mask = maskArr == null ? ones(d.n()) : toDoubles(maskArr);
+        for (double m : mask) {
+            if (m != 0.0 && m != 1.0) {      // the graph's additive bias (mask - 1) * 1e9 is only exact for 0/1
+                throw new IllegalArgumentException("attention mask values must be 0 or 1, got " + m);
+            }
+        }
         mIn = new Buf[d.nl()];
         zIn = new Buf[d.nl()];
         INDArray[] mOut = new INDArray[d.nl()], zOut = new INDArray[d.nl()];

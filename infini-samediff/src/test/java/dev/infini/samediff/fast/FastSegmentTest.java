@@ -271,6 +271,25 @@ class FastSegmentTest {
     }
 
     @Test
+    @DisplayName("wrong shapes, out-of-vocabulary ids and non-binary attention masks are rejected with a clear message")
+    void badInputsAreRejected() {
+        InfiniModel model = TestModels.randomModel(config(ModelFamily.LLAMA, 2, 1, MemoryUpdate.LINEAR, false), 71, DataType.DOUBLE);
+        FastSegment engine = FastSegment.of(model, B, S);
+        INDArray ids = TestModels.randomIds(B, S, model.config().vocabSize(), 1);
+        MemoryState zero = model.zeroMemory(B);
+        IllegalArgumentException shape = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> engine.forward(TestModels.randomIds(B, S + 1, 5, 1), null, zero));
+        assertTrue(shape.getMessage().contains("[" + B + ", " + S + "]"), shape.getMessage());
+        INDArray bad = ids.dup();
+        bad.putScalar(0, 0, model.config().vocabSize());
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> engine.forward(bad, null, zero)).getMessage().contains("outside the vocabulary"));
+        INDArray half = Nd4j.ones(DataType.DOUBLE, B, S).muli(0.5);
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> engine.forward(ids, half, zero)).getMessage().contains("0 or 1"));
+    }
+
+    @Test
     @DisplayName("repeated calls reuse the engine's buffers and give the same answer; zero upstream memory gradients are allowed")
     void repeatedCallsAreStable() {
         InfiniModel model = TestModels.randomModel(config(ModelFamily.LLAMA, 4, 1, MemoryUpdate.DELTA, false), 51, DataType.DOUBLE);
