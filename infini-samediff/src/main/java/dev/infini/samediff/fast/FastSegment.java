@@ -1,0 +1,441 @@
+package dev.infini.samediff.fast;
+
+import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.MemoryState;
+import dev.infini.samediff.ModelFamily;
+import dev.infini.samediff.TensorNames;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A hand-written training engine for one segment of the Infini-attention decoder: the same function as the
+ * SameDiff training graph ({@link dev.infini.samediff.DecoderGraph#build} with {@code withLoss}), forward and
+ * exact backward, on preallocated buffers with BLAS products ({@link Blas}) and fused element-wise loops
+ * ({@link Kernels}). The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
+ * al. 2024, arXiv 2404.07143; docs/spec.md).
+ *
+ * <p>One engine serves one batch size, segment length and dtype (float32, or float64 for checks); it reads
+ * the model's weight arrays live on every call. Per call it computes, like the graph:
+ * <ul>
+ *   <li>{@link #forward}: logits {@code [B, S, V]} and the memory after the segment;</li>
+ *   <li>{@link #forwardBackward}: {@code NLL_SUM} and the gradients of
+ *   {@code LOSS = NLL_SUM + sum_i <M'_i, dM'_i> + <z'_i, dz'_i>} with respect to every parameter (by Hugging
+ *   Face name) and the incoming memory {@code M, z}, given the upstream memory gradients {@code dM', dz'}.</li>
+ *   <li>{@link #forwardLoss}: {@code NLL_SUM} and the memory after the segment, no gradients.</li>
+ * </ul>
+ * Exact back-propagation through memory (as {@code SegmentGradients} does with the graph): forward over the
+ * segments with {@link #forwardLoss}, keeping the memory entering each; then in reverse {@link #forwardBackward}
+ * with the memory gradients returned by the segment after ({@code null} for the last one), summing with
+ * {@link Result#addGradientsTo}; {@code FastSegmentTest} does exactly that against {@code SegmentGradients}.
+ * Not thread-safe across calls (its buffers are shared); calls are synchronized.
+ */
+public final class FastSegment {
+    private final InfiniConfig config;
+    private final Map<String, INDArray> weights;
+    private final DataType dtype;
+    private final Dims d;
+    private final boolean gemma;
+    private final boolean gelu;
+    private final double[] cos;
+    private final double[] sin;
+    private final Buf[] xs;               // [L+1][N, D]: input of layer l; xs[L] enters the final norm
+    private final LayerBuffers[] layers;
+    private final Buf invF;               // [N]
+    private final Buf hf;                 // [N, D]
+    private final Buf logits;             // [N, V]
+    private final double[] lse;           // [N]   log-sum-exp of each logits row
+    private Scratch scratch;
+    private Map<String, Buf> grads;
+    private final Map<String, Buf> weightBufs = new HashMap<>();
+
+    // The current call's inputs.
+    private int[] ids;
+    private double[] mask;
+    private Buf[] mIn;
+    private Buf[] zIn;
+
+    /**
+     * @param weights the model's arrays by Hugging Face name (read live at every call, never written)
+     */
+    public FastSegment(InfiniConfig config, Map<String, INDArray> weights, int batch, int seqLen, DataType dtype) {
+        if (dtype != DataType.FLOAT && dtype != DataType.DOUBLE) {
+            throw new IllegalArgumentException("float32 or float64 only, got " + dtype);
+        }
+        if (batch <= 0 || seqLen <= 0) {
+            throw new IllegalArgumentException("batch and segment length must be positive, got " + batch + " x " + seqLen);
+        }
+        this.config = config;
+        this.weights = weights;
+        this.dtype = dtype;
+        this.d = Dims.of(config, batch, seqLen);
+        this.gemma = config.family() == ModelFamily.GEMMA;
+        this.gelu = config.activation() == InfiniConfig.Activation.GELU_TANH;
+        this.cos = new double[seqLen * d.hd()];
+        this.sin = new double[seqLen * d.hd()];
+        ropeTables(config, seqLen, cos, sin);
+        this.xs = new Buf[d.nl() + 1];
+        this.layers = new LayerBuffers[d.nl()];
+        for (int l = 0; l <= d.nl(); l++) {
+            xs[l] = Buf.zeros(dtype, d.n(), d.dm());
+        }
+        for (int l = 0; l < d.nl(); l++) {
+            layers[l] = new LayerBuffers(d, dtype, config.memoryUpdate() == dev.infini.samediff.MemoryUpdate.DELTA);
+        }
+        invF = Buf.zeros(dtype, d.n());
+        hf = Buf.zeros(dtype, d.n(), d.dm());
+        logits = Buf.zeros(dtype, d.n(), d.voc());
+        lse = new double[d.n()];
+    }
+
+    /** An engine over a model's own weights, in the model's dtype. */
+    public static FastSegment of(InfiniModel model, int batch, int seqLen) {
+        return new FastSegment(model.config(), model.weights(), batch, seqLen, model.dtype());
+    }
+
+    /** Rotary tables {@code [S, d]}: angle {@code t * theta^(-2i/d)}, {@code i = j mod d/2} (as the graph's). */
+    private static void ropeTables(InfiniConfig c, int s, double[] cos, double[] sin) {
+        int hd = c.headDim();
+        for (int t = 0; t < s; t++) {
+            for (int j = 0; j < hd; j++) {
+                double a = t * Math.pow(c.ropeTheta(), -2.0 * (j % (hd / 2)) / hd);
+                cos[t * hd + j] = Math.cos(a);
+                sin[t * hd + j] = Math.sin(a);
+            }
+        }
+    }
+
+    /** Logits {@code [B, S, V]} (a new array) and the memory after the segment. */
+    public record Forward(INDArray logits, MemoryState memory) {
+    }
+
+    /**
+     * What a training call returns.
+     *
+     * @param nllSum      summed negative log-likelihood of the counted positions
+     * @param gradients   by Hugging Face name, shaped like the weights: the engine's own buffers, overwritten by the
+     *                    next call (copy or add them before calling again; do not close them)
+     * @param memoryMGrad per layer, gradient of LOSS w.r.t. the incoming {@code M} {@code [B, Hkv, d, d]} (new arrays)
+     * @param memoryZGrad per layer, w.r.t. the incoming {@code z}, {@code [B, Hkv, d, 1]} like the graph's placeholder
+     * @param memory      the memory after the segment (new arrays)
+     */
+    public record Result(double nllSum, Map<String, INDArray> gradients, INDArray[] memoryMGrad,
+                         INDArray[] memoryZGrad, MemoryState memory) {
+        /**
+         * Adds the parameter gradients into {@code acc} (a copy where {@code acc} has none yet), as
+         * {@code SegmentGradients} sums segments; the engine's buffers stay the engine's.
+         */
+        public void addGradientsTo(Map<String, INDArray> acc) {
+            gradients.forEach((name, g) -> {
+                INDArray a = acc.get(name);
+                if (a == null) {
+                    acc.put(name, g.dup());
+                } else {
+                    a.addi(g);
+                }
+            });
+        }
+    }
+
+    /**
+     * Runs one segment forward.
+     *
+     * @param ids    {@code [B, S]} token ids (any integer type)
+     * @param mask   {@code [B, S]}, 1 for a token and 0 for padding, or null for all tokens
+     * @param memory the memory before the segment
+     */
+    public synchronized Forward forward(INDArray ids, INDArray mask, MemoryState memory) {
+        MemoryState next = run(ids, mask, memory);
+        INDArray out = logits.arr.dup().reshape(d.b(), d.s(), d.voc());
+        return new Forward(out, next);
+    }
+
+    /**
+     * Forward and backward of one segment: {@code NLL_SUM} of the labels {@code [B, S]} weighted by
+     * {@code lossMask [B, S]} (zero rows do not count; the graph's one-hot rows scaled by the weight) and the
+     * gradients of {@code LOSS = NLL_SUM + sum_i <M'_i, dM'_i> + <z'_i, dz'_i>}.
+     *
+     * @param dmNext per layer, upstream {@code dM'} {@code [B, Hkv, d, d]}, or null (or a null array) for zero
+     * @param dzNext per layer, upstream {@code dz'} {@code [B, Hkv, d]} or {@code [B, Hkv, d, 1]}, or null for zero
+     */
+    public synchronized Result forwardBackward(INDArray ids, INDArray mask, INDArray labels, INDArray lossMask,
+                                               MemoryState memory, INDArray[] dmNext, INDArray[] dzNext) {
+        MemoryState next = run(ids, mask, memory);
+        int[] y = toInts(labels);
+        double[] w = lossMask == null ? ones(d.n()) : toDoubles(lossMask);
+        double nll = nllAndGradient(y, w, true);
+        ensureBackwardBuffers();
+        INDArray[] dm = new INDArray[d.nl()], dz = new INDArray[d.nl()];
+        backwardHead();
+        for (int l = d.nl() - 1; l >= 0; l--) {
+            FastAttentionBackward.Memory mem = memoryGradients(l, dmNext, dzNext);
+            layerBackward(l, mem);
+            dm[l] = mem.dm().arr;
+            dz[l] = mem.dz().arr;
+        }
+        embeddingBackward();
+        Map<String, INDArray> out = new LinkedHashMap<>();
+        grads.forEach((k, v) -> out.put(k, v.arr));
+        return new Result(nll, Collections.unmodifiableMap(out), dm, dz, next);
+    }
+
+    /** Forward only, with the summed NLL of the labels (no gradients): validation. */
+    public synchronized Result forwardLoss(INDArray ids, INDArray mask, INDArray labels, INDArray lossMask,
+                                           MemoryState memory) {
+        MemoryState next = run(ids, mask, memory);
+        double nll = nllAndGradient(toInts(labels), lossMask == null ? ones(d.n()) : toDoubles(lossMask), false);
+        return new Result(nll, Map.of(), null, null, next);
+    }
+
+    /** Embedding, every layer, final norm and logits; returns the memory after the segment. */
+    private MemoryState run(INDArray idsArr, INDArray maskArr, MemoryState memory) {
+        checkShape(idsArr, "input ids");
+        if (memory.numLayers() != d.nl() || memory.batch() != d.b()) {
+            throw new IllegalArgumentException("memory has " + memory.numLayers() + " layers x batch " + memory.batch()
+                    + ", expected " + d.nl() + " x " + d.b());
+        }
+        ids = toInts(idsArr);
+        for (int id : ids) {
+            if (id < 0 || id >= d.voc()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + d.voc() + ")");
+            }
+        }
+        mask = maskArr == null ? ones(d.n()) : toDoubles(maskArr);
+        for (double m : mask) {
+            if (m != 0.0 && m != 1.0) {      // the graph's additive bias (mask - 1) * 1e9 is only exact for 0/1
+                throw new IllegalArgumentException("attention mask values must be 0 or 1, got " + m);
+            }
+        }
+        mIn = new Buf[d.nl()];
+        zIn = new Buf[d.nl()];
+        INDArray[] mOut = new INDArray[d.nl()], zOut = new INDArray[d.nl()];
+        embed();
+        for (int l = 0; l < d.nl(); l++) {
+            mIn[l] = Buf.of(memory.m(l), dtype);
+            zIn[l] = Buf.of(memory.z(l), dtype);
+            Buf mo = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()), zo = Buf.zeros(dtype, d.b(), d.kv(), d.hd());
+            layerForward(l, mo, zo);
+            mOut[l] = mo.arr;
+            zOut[l] = zo.arr;
+        }
+        Kernels.rmsNorm(xs[d.nl()], w(TensorNames.FINAL_NORM), gemma, config.rmsNormEps(), d.n(), d.dm(), invF, hf);
+        Blas.xwt(d.n(), d.voc(), d.dm(), hf, w(headName()), 0, logits);          // logits = h_f W_head^T  [N, V]
+        return new MemoryState(mOut, zOut);
+    }
+
+    /** {@code x_0 = E[ids]} (times sqrt(D) for Gemma), the graph's one-hot x E. */
+    private void embed() {
+        Buf e = w(TensorNames.EMBED);
+        double scale = gemma ? Math.sqrt(d.dm()) : 1.0;
+        Buf x = xs[0];
+        for (int r = 0; r < d.n(); r++) {
+            int src = ids[r] * d.dm(), dst = r * d.dm();
+            for (int j = 0; j < d.dm(); j++) {
+                x.set(dst + j, e.get(src + j) * scale);
+            }
+        }
+    }
+
+    /** Layer {@code l}: {@code x1 = x + attn(norm(x)); x_{l+1} = x1 + mlp(norm(x1))}; writes M', z'. */
+    private void layerForward(int l, Buf mOut, Buf zOut) {
+        LayerBuffers lb = layers[l];
+        Buf x = xs[l];
+        int n = d.n();
+        Kernels.rmsNorm(x, w(TensorNames.inputNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv1, lb.h);
+        FastAttention.Context ctx = new FastAttention.Context(cos, sin, mask);
+        FastAttention.forward(d, lb, attentionWeights(l), ctx, mIn[l], zIn[l]);
+        lb.x1.copyFrom(x);
+        Blas.xwt(n, d.dm(), d.qd(), lb.a, w(TensorNames.oProj(l)), 1, lb.x1);   // x1 = x + A Wo^T
+        FastAttention.write(d, lb, ctx, mIn[l], zIn[l], mOut, zOut);
+        Kernels.rmsNorm(lb.x1, w(TensorNames.postAttentionNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv2, lb.h2);
+        Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpGate(l)), 0, lb.gt);
+        Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpUp(l)), 0, lb.up);
+        Kernels.activation(lb.gt, lb.up, lb.act, lb.mm, n, d.im(), gelu);
+        xs[l + 1].copyFrom(lb.x1);
+        Blas.xwt(n, d.dm(), d.im(), lb.mm, w(TensorNames.mlpDown(l)), 1, xs[l + 1]);   // x2 = x1 + mm Wd^T
+    }
+
+    /**
+     * {@code NLL_SUM = -sum_n w_n log softmax(logits_n)[y_n]}; with {@code gradient}, writes
+     * {@code dlogits = w_n (softmax(logits_n) - onehot(y_n))} into the scratch.
+     */
+    private double nllAndGradient(int[] y, double[] w, boolean gradient) {
+        if (gradient) {
+            ensureBackwardBuffers();
+        }
+        int v = d.voc();
+        for (int r = 0; r < d.n(); r++) {
+            if (w[r] != 0 && (y[r] < 0 || y[r] >= v)) {
+                throw new IllegalArgumentException("label " + y[r] + " is outside the vocabulary [0, " + v + ")");
+            }
+        }
+        double[] nll = new double[1];
+        Par.range(d.n(), (long) d.n() * v, (from, to) -> {
+            double[] row = new double[v], part = new double[1];
+            float[] tmp = new float[v];
+            for (int r = from; r < to; r++) {
+                logits.read(r * v, row, v, tmp);
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j < v; j++) {
+                    max = Math.max(max, row[j]);
+                }
+                for (int j = 0; j < v; j++) {
+                    sum += Math.exp(row[j] - max);
+                }
+                lse[r] = max + Math.log(sum);
+                if (w[r] != 0) {
+                    part[0] -= w[r] * (row[y[r]] - lse[r]);
+                }
+                if (gradient) {                    // dlogits = w (softmax - onehot(y))
+                    if (w[r] == 0) {
+                        java.util.Arrays.fill(row, 0.0);
+                    } else {
+                        for (int j = 0; j < v; j++) {
+                            row[j] = w[r] * Math.exp(row[j] - lse[r]);
+                        }
+                        row[y[r]] -= w[r];
+                    }
+                    scratch.dlogits.write(r * v, row, v, tmp);
+                }
+            }
+            Kernels.addInto(nll, part);
+        });
+        return nll[0];
+    }
+
+    /** LM head and final norm backward: {@code dW_head = dlogits^T h_f}, then {@code dx} of the last layer's output. */
+    private void backwardHead() {
+        Scratch sc = scratch;
+        int n = d.n();
+        Blas.atb(d.voc(), d.dm(), n, sc.dlogits, hf, 0, grads.get(headName()));
+        Blas.xw(n, d.dm(), d.voc(), sc.dlogits, w(headName()), 0, sc.dhf);
+        Kernels.rmsNormBackward(xs[d.nl()], invF, w(TensorNames.FINAL_NORM), gemma, sc.dhf, n, d.dm(),
+                grads.get(TensorNames.FINAL_NORM), sc.dx, false);
+    }
+
+    /** Layer {@code l} backward: on entry {@code scratch.dx} is dLOSS/d(output of layer l), on exit of its input. */
+    private void layerBackward(int l, FastAttentionBackward.Memory mem) {
+        LayerBuffers lb = layers[l];
+        Scratch sc = scratch;
+        int n = d.n();
+        Blas.atb(d.dm(), d.im(), n, sc.dx, lb.mm, 0, grads.get(TensorNames.mlpDown(l)));   // dWd = dX^T mm
+        Blas.xw(n, d.im(), d.dm(), sc.dx, w(TensorNames.mlpDown(l)), 0, sc.dgt);          // d(mm) = dX Wd
+        Kernels.activationBackward(lb.gt, lb.up, lb.act, sc.dgt, sc.dup, n, d.im(), gelu);
+        Blas.atb(d.im(), d.dm(), n, sc.dgt, lb.h2, 0, grads.get(TensorNames.mlpGate(l)));
+        Blas.atb(d.im(), d.dm(), n, sc.dup, lb.h2, 0, grads.get(TensorNames.mlpUp(l)));
+        Blas.xw(n, d.dm(), d.im(), sc.dgt, w(TensorNames.mlpGate(l)), 0, sc.dh);
+        Blas.xw(n, d.dm(), d.im(), sc.dup, w(TensorNames.mlpUp(l)), 1, sc.dh);
+        Kernels.rmsNormBackward(lb.x1, lb.inv2, w(TensorNames.postAttentionNorm(l)), gemma, sc.dh, n, d.dm(),
+                grads.get(TensorNames.postAttentionNorm(l)), sc.dx, true);
+        FastAttention.Context ctx = new FastAttention.Context(cos, sin, mask);
+        FastAttentionBackward.Grads g = new FastAttentionBackward.Grads(grads.get(TensorNames.qProj(l)),
+                grads.get(TensorNames.kProj(l)), grads.get(TensorNames.vProj(l)), grads.get(TensorNames.oProj(l)),
+                grads.get(TensorNames.gate(l)));
+        Buf dh = FastAttentionBackward.backward(d, lb, attentionWeights(l), ctx, mem, sc, g, sc.dx);
+        Kernels.rmsNormBackward(xs[l], lb.inv1, w(TensorNames.inputNorm(l)), gemma, dh, n, d.dm(),
+                grads.get(TensorNames.inputNorm(l)), sc.dx, true);
+    }
+
+    /** {@code dE[ids[n]] += dx_0[n] * scale}, on top of the tied head's gradient (or of zero). */
+    private void embeddingBackward() {
+        Buf de = grads.get(TensorNames.EMBED);
+        if (!config.tieWordEmbeddings()) {
+            de.zero();
+        }
+        double scale = gemma ? Math.sqrt(d.dm()) : 1.0;
+        for (int r = 0; r < d.n(); r++) {
+            int dst = ids[r] * d.dm(), src = r * d.dm();
+            for (int j = 0; j < d.dm(); j++) {
+                de.add(dst + j, scratch.dx.get(src + j) * scale);
+            }
+        }
+    }
+
+    /** Memory of layer {@code l}: its input, the upstream gradients, and accumulators starting at dM', dz'. */
+    private FastAttentionBackward.Memory memoryGradients(int l, INDArray[] dmNext, INDArray[] dzNext) {
+        INDArray gm = dmNext == null ? null : dmNext[l], gz = dzNext == null ? null : dzNext[l];
+        Buf dmn = gm == null ? Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()) : Buf.of(gm, dtype);
+        Buf dzn = gz == null ? Buf.zeros(dtype, d.b(), d.kv(), d.hd(), 1) : Buf.of(gz, dtype);
+        checkLength(dmn, (long) d.b() * d.kv() * d.hd() * d.hd(), "dM'");
+        checkLength(dzn, (long) d.b() * d.kv() * d.hd(), "dz'");
+        Buf dm = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()), dz = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), 1);
+        dm.copyFrom(dmn);
+        dz.arr.assign(dzn.arr.reshape(d.b(), d.kv(), d.hd(), 1));
+        return new FastAttentionBackward.Memory(mIn[l], zIn[l], dmn, dzn, dm, dz);
+    }
+
+    private FastAttention.Weights attentionWeights(int l) {
+        return new FastAttention.Weights(w(TensorNames.qProj(l)), w(TensorNames.kProj(l)), w(TensorNames.vProj(l)),
+                w(TensorNames.oProj(l)), w(TensorNames.gate(l)));
+    }
+
+    private String headName() {
+        return config.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD;
+    }
+
+    /** The weight's buffer: the model's array itself when usable in place (cached), else a fresh copy. */
+    private Buf w(String name) {
+        INDArray a = weights.get(name);
+        if (a == null) {
+            throw new IllegalArgumentException("missing weight " + name);
+        }
+        Buf b = weightBufs.get(name);
+        if (b != null && b.arr == a) {
+            return b;
+        }
+        b = Buf.of(a, dtype);
+        if (b.arr == a) {
+            weightBufs.put(name, b);
+        }
+        return b;
+    }
+
+    private void ensureBackwardBuffers() {
+        if (scratch == null) {
+            scratch = new Scratch(d, dtype);
+            grads = new LinkedHashMap<>();
+            for (TensorNames.Spec spec : TensorNames.all(config)) {
+                grads.put(spec.name(), Buf.zeros(dtype, spec.shape()));
+            }
+        }
+    }
+
+    private void checkShape(INDArray a, String what) {
+        if (a.rank() != 2 || a.size(0) != d.b() || a.size(1) != d.s()) {
+            throw new IllegalArgumentException(what + " must be [" + d.b() + ", " + d.s() + "], got " + Arrays.toString(a.shape()));
+        }
+    }
+
+    private static void checkLength(Buf b, long expected, String what) {
+        if (b.length != expected) {
+            throw new IllegalArgumentException(what + " has " + b.length + " elements, expected " + expected);
+        }
+    }
+
+    private int[] toInts(INDArray a) {
+        checkShape(a, "ids/labels");
+        return a.castTo(DataType.INT32).dup('c').reshape(a.length()).toIntVector();
+    }
+
+    private double[] toDoubles(INDArray a) {
+        checkShape(a, "mask");
+        return a.castTo(DataType.DOUBLE).dup('c').reshape(a.length()).toDoubleVector();
+    }
+
+    private static double[] ones(int n) {
+        double[] o = new double[n];
+        Arrays.fill(o, 1.0);
+        return o;
+    }
+
+    public InfiniConfig config() { return config; }
+    public int batch() { return d.b(); }
+    public int seqLen() { return d.s(); }
+    public DataType dtype() { return dtype; }
+}
