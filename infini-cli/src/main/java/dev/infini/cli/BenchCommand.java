@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.train.AdamW;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.samediff.train.OptimizerStep;
@@ -45,6 +46,8 @@ final class BenchCommand implements Runnable {
         @Option(names = "--batch", defaultValue = "1") int batch;
         @Option(names = "--steps", defaultValue = "3", description = "Measured steps (after one warm-up step).") int steps;
         @Option(names = "--memory-gradient", defaultValue = "full") String mode;
+        @Option(names = "--kernel", description = "fast or samediff (default: the fastest that runs here; profile: samediff).")
+        String kernel;
         @Option(names = "--hidden", description = "Override the preset's hidden size.") Integer hidden;
         @Option(names = "--layers", description = "Override the preset's layer count.") Integer layers;
         @Option(names = "--heads", description = "Override the preset's query heads.") Integer heads;
@@ -80,6 +83,9 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             InfiniConfig c = shape();
             InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
+            if (kernel != null) {
+                model.kernel(SegmentKernel.parse(kernel));
+            }
             MemoryGradient mg = MemoryGradient.parse(mode);
             OptimizerStep step = new OptimizerStep(model, segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
             TrainBatch b = randomBatch();
@@ -96,7 +102,8 @@ final class BenchCommand implements Runnable {
             ObjectNode n = new ObjectMapper().createObjectNode();
             n.put("bench", "train").put("preset", preset).put("hidden", c.hiddenSize()).put("layers", c.numLayers())
                     .put("heads", c.numHeads()).put("kv_heads", c.numKvHeads()).put("head_dim", c.headDim())
-                    .put("intermediate", c.intermediateSize()).put("memory_gradient", mg.key()).put("seq_len", seqLen)
+                    .put("intermediate", c.intermediateSize()).put("kernel", model.kernel().key())
+                    .put("memory_gradient", mg.key()).put("seq_len", seqLen)
                     .put("segment", segment).put("batch", batch).put("steps", steps)
                     .put("tokens_per_s", Math.round((double) batch * seqLen * steps / secs))
                     .put("seconds_per_step", Math.round(secs / steps * 1000) / 1000.0)
@@ -122,7 +129,7 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() {
             InfiniConfig c = shape.shape();
-            InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT);
+            InfiniModel model = InfiniModel.random(c, 1, 0.02, 0.0, DataType.FLOAT).kernel(SegmentKernel.SAMEDIFF);
             MemoryGradient mg = MemoryGradient.parse(shape.mode);
             OptimizerStep step = new OptimizerStep(model, shape.segment, mg, new AdamW(model, AdamW.Settings.defaults()), 1.0);
             TrainBatch b = shape.randomBatch();

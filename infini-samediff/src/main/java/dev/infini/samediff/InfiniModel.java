@@ -1,5 +1,6 @@
 package dev.infini.samediff;
 
+import dev.infini.samediff.fast.FastSegment;
 import dev.infini.samediff.runtime.GraphRuntime;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,11 +28,14 @@ public final class InfiniModel {
     private final DataType dtype;
     private final Map<String, DecoderGraph> graphs = new HashMap<>();
     private final GraphRuntime runtime = new GraphRuntime();
+    private final Map<String, FastSegment> fast = new HashMap<>();
+    private volatile SegmentKernel kernel;
 
     private InfiniModel(InfiniConfig config, Map<String, INDArray> weights, DataType dtype) {
         this.config = config;
         this.weights = weights;
         this.dtype = dtype;
+        this.kernel = SegmentKernel.defaultFor(dtype);
     }
 
     /**
@@ -109,6 +113,26 @@ public final class InfiniModel {
         return g;
     }
 
+    /**
+     * What runs this model's segments ({@link #forwardSegment}, training through {@code SegmentGradients}): the
+     * fastest kernel that can run here unless set ({@link SegmentKernel#defaultFor}).
+     */
+    public SegmentKernel kernel() {
+        return kernel;
+    }
+
+    /** Chooses what runs this model's segments; FAST needs the CPU backend and float32/float64. */
+    public InfiniModel kernel(SegmentKernel k) {
+        k.check(dtype);
+        this.kernel = k;
+        return this;
+    }
+
+    /** The hand-written engine for this batch size and segment length over this model's weights, built once. */
+    public synchronized FastSegment fastSegment(int batch, int seqLen) {
+        return fast.computeIfAbsent(batch + "x" + seqLen, k -> FastSegment.of(this, batch, seqLen));
+    }
+
     /** The decode-step graph for this batch size ({@link DecoderGraph#buildStep}), built once and cached. */
     public synchronized DecoderGraph stepGraph(int batch) {
         String key = "step" + batch;
@@ -143,12 +167,23 @@ public final class InfiniModel {
      * @param memory the memory before this segment ({@link MemoryState#zeros} for the first)
      */
     public SegmentOutput forwardSegment(INDArray ids, INDArray mask, MemoryState memory) {
+        if (kernel == SegmentKernel.FAST) {
+            checkInputs(ids, mask, memory);
+            checkIds(ids);
+            FastSegment.Forward f = fastSegment((int) ids.size(0), (int) ids.size(1)).forward(ids, mask, memory);
+            return new SegmentOutput(f.logits(), f.memory());
+        }
         DecoderGraph g = graphFor(ids, mask, memory);
         Map<String, INDArray> out = g.sameDiff().output(placeholders(ids, mask, memory), outputNames(false));
         return new SegmentOutput(out.get(GraphNames.LOGITS), nextMemory(out));
     }
 
     DecoderGraph graphFor(INDArray ids, INDArray mask, MemoryState memory) {
+        checkInputs(ids, mask, memory);
+        return graph((int) ids.size(0), (int) ids.size(1), false);
+    }
+
+    private void checkInputs(INDArray ids, INDArray mask, MemoryState memory) {
         if (ids.rank() != 2) {
             throw new IllegalArgumentException("token ids must be [batch, seq], got " + Arrays.toString(ids.shape()));
         }
@@ -160,7 +195,6 @@ public final class InfiniModel {
             throw new IllegalArgumentException("memory has " + memory.numLayers() + " layers x batch " + memory.batch()
                     + " but the model has " + config.numLayers() + " layers and the input batch is " + ids.size(0));
         }
-        return graph((int) ids.size(0), (int) ids.size(1), false);
     }
 
     /** The placeholder map of one segment (ids as int32, mask and memory in the model's dtype). */

@@ -2,6 +2,7 @@ package dev.infini.cli.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.samediff.train.SegmentGradients;
 import dev.infini.zoo.dl4j.GraphTraining;
@@ -49,6 +50,8 @@ final class GraphEngine implements TrainingEngine {
         String where = o.spark != null ? "--spark" : "--workers " + o.workers;
         TrainOptions.check(o.memoryGradient != MemoryGradient.TRUNCATED, "--memory-gradient truncated is not supported by "
                 + "--engine graph: its layers back-propagate exactly through the memory (full)");
+        TrainOptions.check(o.kernel != SegmentKernel.FAST, "--kernel fast is not supported by --engine graph: its DL4J layers "
+                + "run the SameDiff graph of each layer (use --kernel samediff or leave it out)");
         TrainOptions.check(o.accumulation == 1, "--accumulation " + o.accumulation + " is not supported by --engine graph "
                 + "(one update per batch): use --accumulation 1 and a larger --batch");
         TrainOptions.check(!distributed || o.evalEvery() <= 0 || o.evalEvery() >= o.steps, "--eval-every " + o.evalEvery
@@ -155,7 +158,8 @@ final class GraphEngine implements TrainingEngine {
             double tokens = (double) r.minibatches() * o.batch * o.seqLen;
             log.info("{}: {} minibatches in {} s", r.engine(), r.minibatches(), String.format("%.1f", seconds));
             return new TrainSummary(steps, tokens / seconds, RunArtifacts.recentMean(trainLoss, 10), vl, Math.exp(vl),
-                    f.unigramPpl(), seconds, trained.config().parameterCount(), r.engine(), MemoryGradient.FULL.key(),
+                    f.unigramPpl(), seconds, trained.config().parameterCount(), r.engine(),
+                    SegmentKernel.SAMEDIFF.key(), MemoryGradient.FULL.key(),
                     f.sample(), s.runDir(), trainLoss);
         }
     }

@@ -1,6 +1,7 @@
 package dev.infini.cli.train;
 
 import dev.infini.samediff.MemoryUpdate;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.zoo.dl4j.GraphTraining;
 import picocli.CommandLine.ITypeConverter;
@@ -47,6 +48,13 @@ public final class OptionConverters {
     public static final class EngineConverter extends Parsing<Engine> {
         public EngineConverter() {
             super(Engine::parse);
+        }
+    }
+
+    /** {@code fast|samediff}. */
+    public static final class KernelConverter extends Parsing<SegmentKernel> {
+        public KernelConverter() {
+            super(SegmentKernel::parse);
         }
     }
 

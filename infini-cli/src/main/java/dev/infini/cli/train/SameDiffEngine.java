@@ -130,6 +130,7 @@ final class SameDiffEngine implements TrainingEngine {
                         + " memory gradient");
         return new TrainSummary(state.step, tokens / Math.max(trainSeconds, 1e-9), RunArtifacts.recentMean(state.trainLoss, 10),
                 vl, Math.exp(vl), f.unigramPpl(), trainSeconds, s.model().config().parameterCount(), Engine.SAMEDIFF.key(),
+                s.model().kernel().key(),
                 o.memoryGradient.key(), f.sample(), s.runDir(), state.trainLoss);
     }
 }

@@ -3,6 +3,7 @@ package dev.infini.cli.train;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import dev.infini.datasets.corpus.Corpora;
 import dev.infini.samediff.MemoryUpdate;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.zoo.dl4j.GraphTraining;
 import picocli.CommandLine.Option;
@@ -93,6 +94,11 @@ public final class TrainOptions {
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory: checkpoint/, metrics.jsonl, loss.png, sample.txt "
             + "(default: ${DEFAULT-VALUE}; with --resume: the resumed run's).")
     public String out = "runs/latest";
+    @Option(names = "--kernel", paramLabel = "fast|samediff", converter = OptionConverters.KernelConverter.class,
+            description = "What runs each segment in the samediff engine: fast (a hand-written forward and backward, held "
+                    + "equal to the graph by tests; ND4J CPU backend) or samediff (the SameDiff graph, the definition; any "
+                    + "backend). Default: fast where it runs, else samediff.")
+    public SegmentKernel kernel;
     @Option(names = "--engine", paramLabel = "samediff|graph", converter = OptionConverters.EngineConverter.class,
             description = "samediff: exact per-segment gradients (default); graph: the DL4J ComputationGraph form.")
     public Engine engine = Engine.SAMEDIFF;

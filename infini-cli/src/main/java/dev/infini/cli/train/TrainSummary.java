@@ -9,10 +9,11 @@ import java.util.List;
 /**
  * A training run's outcome; {@link #toJson()} is the one-line summary {@code train} prints last. {@code engine} is
  * what trained ({@code samediff}, {@code graph}, {@code graph+parallelwrapper}, {@code graph+spark-averaging},
- * {@code graph+spark-shared}); {@code memoryGradient} is {@code full} or {@code truncated}.
+ * {@code graph+spark-shared}); {@code kernel} what ran each segment ({@code fast}: the hand-written engine,
+ * {@code samediff}: the SameDiff graph); {@code memoryGradient} is {@code full} or {@code truncated}.
  */
 public record TrainSummary(long steps, double tokensPerSecond, double trainLoss, double valLoss, double valPpl,
-                           double unigramPpl, double seconds, long parameters, String engine, String memoryGradient,
+                           double unigramPpl, double seconds, long parameters, String engine, String kernel, String memoryGradient,
                            String sample, Path runDir, List<double[]> losses) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -28,6 +29,7 @@ public record TrainSummary(long steps, double tokensPerSecond, double trainLoss,
         n.put("seconds", Math.round(seconds * 10) / 10.0);
         n.put("parameters", parameters);
         n.put("engine", engine);
+        n.put("kernel", kernel);
         n.put("memory_gradient", memoryGradient);
         n.put("out", runDir.toString());
         return n.toString();

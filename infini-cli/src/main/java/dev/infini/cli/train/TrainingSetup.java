@@ -42,14 +42,17 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
                     .segmentSize(o.segment).memoryUpdate(o.memoryUpdate)) : freshModel(o);
         }
         state.options = o;
+        if (o.kernel != null) {
+            model.kernel(o.kernel);
+        }
         InfiniConfig c = model.config();
         Tokenizer tok = tokenizer(o, c);
         if (tok.vocabSize() > c.vocabSize()) {
             throw new IllegalArgumentException("tokenizer " + tok + " has " + tok.vocabSize()
                     + " ids but the model's vocabulary has " + c.vocabSize());
         }
-        log.info("model {} with {} parameters; memory gradient {}, {} x {} tokens per step in segments of {}", c,
-                String.format("%,d", c.parameterCount()), o.memoryGradient.key(), o.batch * o.accumulation, o.seqLen, o.segment);
+        log.info("model {} with {} parameters; memory gradient {}, segment kernel {}, {} x {} tokens per step in segments of {}",
+                c, String.format("%,d", c.parameterCount()), o.memoryGradient.key(), model.kernel().key(), o.batch * o.accumulation, o.seqLen, o.segment);
         TrainingData data = TrainingData.of(o, tok);
         if (state.dataState != null) {
             data.restore().accept(state.dataState);

@@ -1,6 +1,7 @@
 package dev.infini.samediff.fast;
 
 import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
@@ -91,8 +92,8 @@ public final class SegmentBench {
         Map<String, INDArray> ph = placeholders(model, ids, mask, labels, memory, dm, dz);
         List<String> wrt = new ArrayList<>(g.parameterNames());
         for (int l = 0; l < c.numLayers(); l++) {
-            wrt.add(DecoderGraph.memoryM(l));
-            wrt.add(DecoderGraph.memoryZ(l));
+            wrt.add(GraphNames.memoryM(l));
+            wrt.add(GraphNames.memoryZ(l));
         }
         double[] tSd = new double[rounds], tFast = new double[rounds];
         double nllSd = 0, nllFast = 0;
@@ -113,17 +114,17 @@ public final class SegmentBench {
                         Blas.PROFILE_BY_SHAPE.forEach((key, e) -> System.out.printf(Locale.ROOT, "    %s: %.1f ms in %d%n", key, e[0] / 1e6, e[1]));
                     }
                 } else if (!fastOnly) {
-                    Map<String, INDArray> out = g.outputsAndGradients(ph, List.of(DecoderGraph.NLL_SUM), wrt);
-                    nllSd = out.get(DecoderGraph.NLL_SUM).getDouble(0);
+                    Map<String, INDArray> out = model.runtime().outputsAndGradients(g.sameDiff(), ph, List.of(GraphNames.NLL_SUM), wrt);
+                    nllSd = out.get(GraphNames.NLL_SUM).getDouble(0);
                     record(tSd, r, t0);
                 }
             }
         }
         report(shape, b * s, tSd, tFast, nllSd, nllFast);
         if (!fastOnly) {
-            compare(g.outputsAndGradients(ph, List.of(), wrt), engine.forwardBackward(ids, mask, labels, lossMask, memory, dm, dz));
+            compare(model.runtime().outputsAndGradients(g.sameDiff(), ph, List.of(), wrt), engine.forwardBackward(ids, mask, labels, lossMask, memory, dm, dz));
         }
-        model.releaseSessions();
+        model.runtime().release();
     }
 
     /** Worst relative error (Frobenius) of the engine's gradients against the graph's at this shape, in float. */
@@ -132,8 +133,8 @@ public final class SegmentBench {
         String worstName = "";
         Map<String, INDArray> mine = new java.util.HashMap<>(res.gradients());
         for (int l = 0; l < res.memoryMGrad().length; l++) {
-            mine.put(DecoderGraph.memoryM(l), res.memoryMGrad()[l]);
-            mine.put(DecoderGraph.memoryZ(l), res.memoryZGrad()[l]);
+            mine.put(GraphNames.memoryM(l), res.memoryMGrad()[l]);
+            mine.put(GraphNames.memoryZ(l), res.memoryZGrad()[l].reshape(ref.get(GraphNames.memoryZ(l)).shape()));
         }
         for (Map.Entry<String, INDArray> e : mine.entrySet()) {
             INDArray r = ref.get(e.getKey()).castTo(DataType.DOUBLE).reshape(e.getValue().shape());
@@ -190,10 +191,10 @@ public final class SegmentBench {
         for (int r = 0; r < n; r++) {
             oneHot.putScalar(r, y[r], 1.0);
         }
-        ph.put(DecoderGraph.LABELS, oneHot);
+        ph.put(GraphNames.LABELS, oneHot);
         for (int l = 0; l < dm.length; l++) {
-            ph.put(DecoderGraph.memoryMGrad(l), dm[l]);
-            ph.put(DecoderGraph.memoryZGrad(l), dz[l]);
+            ph.put(GraphNames.memoryMGrad(l), dm[l]);
+            ph.put(GraphNames.memoryZGrad(l), dz[l].reshape(dz[l].size(0), dz[l].size(1), dz[l].size(2)));
         }
         return ph;
     }

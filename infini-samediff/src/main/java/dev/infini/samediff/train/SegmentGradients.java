@@ -4,7 +4,9 @@ import dev.infini.samediff.DecoderGraph;
 import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.SegmentRunner;
+import dev.infini.samediff.fast.FastSegment;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -51,7 +53,7 @@ public final class SegmentGradients {
     }
 
     public Result compute(TrainBatch batch, MemoryGradient mode) {
-        Segments segs = new Segments(batch);
+        Segments segs = segments(batch);
         MemoryState initial = model.zeroMemory(batch.batchSize());
         SegmentRecurrence.Result r = mode == MemoryGradient.FULL
                 ? SegmentRecurrence.full(segs.bounds.size(), initial, segs)
@@ -61,13 +63,18 @@ public final class SegmentGradients {
 
     /** The summed loss of a batch without gradients (validation), memory carried across its segments. */
     public Result evaluate(TrainBatch batch) {
-        Segments segs = new Segments(batch);
+        Segments segs = segments(batch);
         MemoryState last = SegmentRecurrence.forward(segs.bounds.size(), model.zeroMemory(batch.batchSize()), segs, null);
         return new Result(Map.of(), segs.nll, batch.tokens(), last);
     }
 
+    /** The batch's segments, run by the model's {@link SegmentKernel}. */
+    private Segments segments(TrainBatch batch) {
+        return model.kernel() == SegmentKernel.FAST ? new FastSegments(batch) : new GraphSegments(batch);
+    }
+
     /** The segments of one batch for {@link SegmentRecurrence}; adds up the NLL of the forward runs. */
-    private final class Segments implements SegmentRecurrence.Segment {
+    private abstract class Segments implements SegmentRecurrence.Segment {
         final TrainBatch batch;
         final List<int[]> bounds;
         double nll;
@@ -75,6 +82,69 @@ public final class SegmentGradients {
         Segments(TrainBatch batch) {
             this.batch = batch;
             this.bounds = SegmentRunner.segments(batch.length(), segmentSize);
+        }
+
+        INDArray part(INDArray a, int k) {
+            return a == null ? null : slice(a, bounds.get(k));
+        }
+    }
+
+    /**
+     * Segments run by the hand-written engine ({@link FastSegment}, held equal to the graph by its tests). Its
+     * parameter gradients are its own buffers, so they are copied before the recurrence adds and releases them.
+     */
+    private final class FastSegments extends Segments {
+        FastSegments(TrainBatch batch) {
+            super(batch);
+        }
+
+        private FastSegment engine(int k) {
+            return model.fastSegment(batch.batchSize(), bounds.get(k)[1] - bounds.get(k)[0]);
+        }
+
+        @Override
+        public MemoryState forward(int k, MemoryState in) {
+            FastSegment.Result r = engine(k).forwardLoss(part(batch.inputIds(), k), part(batch.attentionMask(), k),
+                    part(batch.labels(), k), part(batch.lossMask(), k), in);
+            nll += r.nllSum();
+            model.runtime().segmentDone();
+            return r.memory();
+        }
+
+        @Override
+        public SegmentRecurrence.Grads backward(int k, MemoryState in, MemoryState upstream, boolean memoryGradient,
+                                                boolean memoryOut) {
+            int nl = model.config().numLayers();
+            INDArray[] dm = new INDArray[nl], dz = new INDArray[nl];
+            for (int i = 0; upstream != null && i < nl; i++) {
+                dm[i] = upstream.m(i);
+                dz[i] = upstream.z(i);
+            }
+            FastSegment.Result r = engine(k).forwardBackward(part(batch.inputIds(), k), part(batch.attentionMask(), k),
+                    part(batch.labels(), k), part(batch.lossMask(), k), in, dm, dz);
+            model.runtime().segmentDone();
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            r.gradients().forEach((n, g) -> params.put(n, g.dup()));
+            if (memoryOut) {
+                nll += r.nllSum();
+            }
+            MemoryState gradIn = null;
+            if (memoryGradient) {
+                INDArray[] gz = new INDArray[nl];
+                for (int i = 0; i < nl; i++) {
+                    INDArray z = r.memoryZGrad()[i];
+                    gz[i] = z.reshape(z.size(0), z.size(1), z.size(2));                  // [B, Hkv, d], MemoryState's layout
+                }
+                gradIn = new MemoryState(r.memoryMGrad(), gz);
+            }
+            return new SegmentRecurrence.Grads(params, gradIn, memoryOut ? r.memory() : null);
+        }
+    }
+
+    /** Segments run by the SameDiff graph ({@link DecoderGraph}) through the model's {@code GraphRuntime}. */
+    private final class GraphSegments extends Segments {
+        GraphSegments(TrainBatch batch) {
+            super(batch);
         }
 
         private DecoderGraph graph(int k) {

@@ -1,6 +1,7 @@
 package dev.infini.samediff.fast;
 
 import dev.infini.samediff.DecoderGraph;
+import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
@@ -73,18 +74,18 @@ class FastSegmentTest {
                 oneHot.putScalar(r, y[r], w[r]);
             }
         }
-        ph.put(DecoderGraph.LABELS, oneHot);
-        List<String> outputs = new ArrayList<>(List.of(DecoderGraph.NLL_SUM, DecoderGraph.LOGITS));
+        ph.put(GraphNames.LABELS, oneHot);
+        List<String> outputs = new ArrayList<>(List.of(GraphNames.NLL_SUM, GraphNames.LOGITS));
         List<String> wrt = new ArrayList<>(g.parameterNames());
         for (int l = 0; l < c.numLayers(); l++) {
-            ph.put(DecoderGraph.memoryMGrad(l), in.dmNext()[l]);
-            ph.put(DecoderGraph.memoryZGrad(l), in.dzNext()[l]);
-            outputs.add(DecoderGraph.memoryMNext(l));
-            outputs.add(DecoderGraph.memoryZNext(l));
-            wrt.add(DecoderGraph.memoryM(l));
-            wrt.add(DecoderGraph.memoryZ(l));
+            ph.put(GraphNames.memoryMGrad(l), in.dmNext()[l]);
+            ph.put(GraphNames.memoryZGrad(l), in.dzNext()[l].reshape(B, c.numKvHeads(), c.headDim()));
+            outputs.add(GraphNames.memoryMNext(l));
+            outputs.add(GraphNames.memoryZNext(l));
+            wrt.add(GraphNames.memoryM(l));
+            wrt.add(GraphNames.memoryZ(l));
         }
-        return g.outputsAndGradients(ph, outputs, wrt);
+        return model.runtime().outputsAndGradients(g.sameDiff(), ph, outputs, wrt);
     }
 
     @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5}")
@@ -126,12 +127,12 @@ class FastSegmentTest {
                 in.memory(), in.dmNext(), in.dzNext());
         boolean dbl = dtype == DataType.DOUBLE;
         double valueTol = dbl ? 1e-10 : 1e-5, gradTol = dbl ? 1e-10 : 1e-4;
-        double worstValue = TestModels.relError(fwd.logits(), ref.get(DecoderGraph.LOGITS));
-        double nllRef = ref.get(DecoderGraph.NLL_SUM).getDouble(0);
+        double worstValue = TestModels.relError(fwd.logits(), ref.get(GraphNames.LOGITS));
+        double nllRef = ref.get(GraphNames.NLL_SUM).getDouble(0);
         worstValue = Math.max(worstValue, Math.abs(res.nllSum() - nllRef) / Math.abs(nllRef));
         for (int l = 0; l < model.config().numLayers(); l++) {
-            INDArray zRef = ref.get(DecoderGraph.memoryZNext(l));
-            worstValue = Math.max(worstValue, TestModels.relError(res.memory().m(l), ref.get(DecoderGraph.memoryMNext(l))));
+            INDArray zRef = ref.get(GraphNames.memoryZNext(l));
+            worstValue = Math.max(worstValue, TestModels.relError(res.memory().m(l), ref.get(GraphNames.memoryMNext(l))));
             worstValue = Math.max(worstValue, TestModels.relError(res.memory().z(l), zRef.reshape(res.memory().z(l).shape())));
         }
         assertTrue(worstValue <= valueTol, "logits/NLL/memory relative error " + worstValue);
@@ -146,8 +147,8 @@ class FastSegmentTest {
             }
         }
         for (int l = 0; l < model.config().numLayers(); l++) {
-            double em = TestModels.relError(res.memoryMGrad()[l], ref.get(DecoderGraph.memoryM(l)));
-            double ez = TestModels.relError(res.memoryZGrad()[l], ref.get(DecoderGraph.memoryZ(l)).reshape(res.memoryZGrad()[l].shape()));
+            double em = TestModels.relError(res.memoryMGrad()[l], ref.get(GraphNames.memoryM(l)));
+            double ez = TestModels.relError(res.memoryZGrad()[l], ref.get(GraphNames.memoryZ(l)).reshape(res.memoryZGrad()[l].shape()));
             assertTrue(em <= gradTol && ez <= gradTol, "memory gradient of layer " + l + ": " + em + ", " + ez);
             worstGrad = Math.max(worstGrad, Math.max(em, ez));
         }

@@ -6,6 +6,7 @@ import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
 import dev.infini.samediff.ModelFamily;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.TestModels;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -90,12 +91,14 @@ class SegmentGradientsTest {
         return worst;
     }
 
-    @ParameterizedTest(name = "{0} {1} {2}")
-    @CsvSource({"GEMMA,LINEAR,DOUBLE,1e-9", "LLAMA,DELTA,DOUBLE,1e-9", "GEMMA,DELTA,FLOAT,1e-4", "LLAMA,LINEAR,FLOAT,1e-4"})
-    @DisplayName("full back-propagation by per-segment recomputation equals the unrolled graph's gradients")
-    void fullEqualsUnrolled(ModelFamily family, MemoryUpdate rule, DataType dtype, double tolerance) {
+    @ParameterizedTest(name = "{0} {1} {2} {4}")
+    @CsvSource({"GEMMA,LINEAR,DOUBLE,1e-9,SAMEDIFF", "LLAMA,DELTA,DOUBLE,1e-9,SAMEDIFF", "GEMMA,DELTA,FLOAT,1e-4,SAMEDIFF",
+            "LLAMA,LINEAR,FLOAT,1e-4,SAMEDIFF", "GEMMA,LINEAR,DOUBLE,1e-9,FAST", "LLAMA,DELTA,DOUBLE,1e-9,FAST",
+            "GEMMA,DELTA,FLOAT,1e-4,FAST", "LLAMA,LINEAR,FLOAT,1e-4,FAST"})
+    @DisplayName("full back-propagation by per-segment recomputation equals the unrolled graph's gradients, with either segment kernel")
+    void fullEqualsUnrolled(ModelFamily family, MemoryUpdate rule, DataType dtype, double tolerance, SegmentKernel kernel) {
         InfiniConfig c = TestModels.tiny(family, 4, family == ModelFamily.GEMMA ? 1 : 2, rule, S);
-        InfiniModel model = TestModels.randomModel(c, 31, dtype);
+        InfiniModel model = TestModels.randomModel(c, 31, dtype).kernel(kernel);
         TrainBatch b = batch(c, 4);
         SegmentGradients.Result full = new SegmentGradients(model, S).compute(b, MemoryGradient.FULL);
         Map<String, INDArray> expected = unrolled(model, b, false, null);
@@ -109,12 +112,12 @@ class SegmentGradientsTest {
         assertEquals(b.tokens(), full.tokens());
     }
 
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"GEMMA,DELTA", "LLAMA,LINEAR"})
-    @DisplayName("truncated gradients equal those of segments whose incoming memory is a constant")
-    void truncatedEqualsDetachedUnrolled(ModelFamily family, MemoryUpdate rule) {
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @CsvSource({"GEMMA,DELTA,SAMEDIFF", "LLAMA,LINEAR,SAMEDIFF", "GEMMA,DELTA,FAST", "LLAMA,LINEAR,FAST"})
+    @DisplayName("truncated gradients equal those of segments whose incoming memory is a constant, with either segment kernel")
+    void truncatedEqualsDetachedUnrolled(ModelFamily family, MemoryUpdate rule, SegmentKernel kernel) {
         InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
-        InfiniModel model = TestModels.randomModel(c, 41, DataType.DOUBLE);
+        InfiniModel model = TestModels.randomModel(c, 41, DataType.DOUBLE).kernel(kernel);
         TrainBatch b = batch(c, 6);
         SegmentGradients.Result trunc = new SegmentGradients(model, S).compute(b, MemoryGradient.TRUNCATED);
         double err = worst(trunc.gradients(), unrolled(model, b, true, null));
