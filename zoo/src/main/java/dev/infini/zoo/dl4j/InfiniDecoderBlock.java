@@ -162,6 +162,9 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
 
         /** The engine of this layer instance for segments of {@code b x s}. */
         private FastLayer engine(int b, int s) {
+            if (engines.size() >= 4 && !engines.containsKey(b + "x" + s)) {
+                engines.clear();                // batch sizes change rarely (a last, smaller batch): keep few
+            }
             return engines.computeIfAbsent(b + "x" + s,
                     k -> new FastLayer(model(), lc().getLayerIndex(), fastWeights, b, s, dataType));
         }
