@@ -2,7 +2,6 @@ package dev.infini.cli.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.infini.samediff.InfiniModel;
-import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.samediff.train.SegmentGradients;
 import dev.infini.zoo.dl4j.GraphTraining;
@@ -50,8 +49,6 @@ final class GraphEngine implements TrainingEngine {
         String where = o.spark != null ? "--spark" : "--workers " + o.workers;
         TrainOptions.check(o.memoryGradient != MemoryGradient.TRUNCATED, "--memory-gradient truncated is not supported by "
                 + "--engine graph: its layers back-propagate exactly through the memory (full)");
-        TrainOptions.check(o.kernel != SegmentKernel.FAST, "--kernel fast is not supported by --engine graph: its DL4J layers "
-                + "run the SameDiff graph of each layer (use --kernel samediff or leave it out)");
         TrainOptions.check(o.accumulation == 1, "--accumulation " + o.accumulation + " is not supported by --engine graph "
                 + "(one update per batch): use --accumulation 1 and a larger --batch");
         TrainOptions.check(!distributed || o.evalEvery() <= 0 || o.evalEvery() >= o.steps, "--eval-every " + o.evalEvery
@@ -69,7 +66,7 @@ final class GraphEngine implements TrainingEngine {
         WarmupCosineSchedule schedule = new WarmupCosineSchedule(o.lr, o.warmup, updatesPerCopy, o.minLrRatio);
         net = InfiniGraph.fromModel(setup.model(), new InfiniGraph.Options().updater(new Adam(schedule))
                 .gateUpdater(new Adam(schedule.scaled(o.gateLrMultiplier))).weightDecay(o.weightDecay)
-                .segmentSize(o.segment).seed(o.seed));
+                .segmentSize(o.segment).seed(o.seed).kernel(setup.model().kernel()));
         List<TrainingListener> listeners = new ArrayList<>();
         if (o.clip > 0) {
             listeners.add(new GlobalNormClipping(o.clip));
@@ -159,7 +156,7 @@ final class GraphEngine implements TrainingEngine {
             log.info("{}: {} minibatches in {} s", r.engine(), r.minibatches(), String.format("%.1f", seconds));
             return new TrainSummary(steps, tokens / seconds, RunArtifacts.recentMean(trainLoss, 10), vl, Math.exp(vl),
                     f.unigramPpl(), seconds, trained.config().parameterCount(), r.engine(),
-                    SegmentKernel.SAMEDIFF.key(), MemoryGradient.FULL.key(),
+                    s.model().kernel().key(), MemoryGradient.FULL.key(),
                     f.sample(), s.runDir(), trainLoss);
         }
     }

@@ -95,7 +95,8 @@ public final class TrainOptions {
             + "(default: ${DEFAULT-VALUE}; with --resume: the resumed run's).")
     public String out = "runs/latest";
     @Option(names = "--kernel", paramLabel = "fast|samediff", converter = OptionConverters.KernelConverter.class,
-            description = "What runs each segment in the samediff engine: fast (a hand-written forward and backward, held "
+            description = "What runs each segment (samediff engine: the whole decoder; graph engine: each DL4J decoder "
+                    + "layer, checkpointed form): fast (a hand-written forward and backward, held "
                     + "equal to the graph by tests; ND4J CPU backend) or samediff (the SameDiff graph, the definition; any "
                     + "backend). Default: fast where it runs, else samediff.")
     public SegmentKernel kernel;

@@ -111,6 +111,8 @@ class TrainerTest {
         }
         assertEquals("samediff", summary.get("engine").asText());
         assertEquals("full", summary.get("memory_gradient").asText());
+        assertEquals(dev.infini.samediff.SegmentKernel.defaultFor(org.nd4j.linalg.api.buffer.DataType.FLOAT).key(),
+                summary.get("kernel").asText());
         assertEquals(12, summary.get("steps").asInt());
         assertTrue(Files.readString(out.resolve("sample.txt")).length() > 0);
     }
@@ -157,12 +159,13 @@ class TrainerTest {
     }
 
     @Test
-    @DisplayName("--engine graph --workers 2 trains the DL4J ComputationGraph form with ParallelWrapper")
+    @DisplayName("--engine graph --workers 2 --kernel samediff trains the DL4J ComputationGraph form with ParallelWrapper")
     void graphEngineWithTwoWorkers() throws IOException {
         Path out = tmp.resolve("graph");
         TrainOptions o = small(out, 6);
         o.engine = Engine.GRAPH;
         o.workers = 2;
+        o.kernel = dev.infini.samediff.SegmentKernel.SAMEDIFF;
         o.lr = 1e-2;
         o.checkpointEvery = 0;   // ParallelWrapper checkpoints at the end only (a checkpoint every 3 steps is rejected)
         TrainSummary s = new Trainer(o, null).run();
@@ -170,6 +173,7 @@ class TrainerTest {
         assertTrue(Double.isFinite(s.valLoss()) && s.valLoss() < Math.log(260), "val loss " + s.valLoss());
         InfiniModel m = HfCheckpoint.load(out.resolve(TrainingCheckpoint.DIR));
         assertEquals(32, m.config().hiddenSize());
+        assertEquals("samediff", new ObjectMapper().readTree(s.toJson()).get("kernel").asText());
         TrainOptions bad = small(tmp.resolve("bad"), 2);
         bad.workers = 2;
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer(bad, null).run());
@@ -177,7 +181,7 @@ class TrainerTest {
     }
 
     @Test
-    @DisplayName("--engine graph on one worker validates and checkpoints every N steps; the summary names engine and gradient")
+    @DisplayName("--engine graph on one worker validates and checkpoints every N steps; the summary names engine, kernel and gradient")
     void graphEngineOnOneWorkerHonoursEvalAndCheckpointEvery() throws IOException {
         Path out = tmp.resolve("graph1");
         TrainOptions o = small(out, 4);

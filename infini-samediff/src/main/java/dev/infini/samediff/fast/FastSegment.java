@@ -10,7 +10,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -18,7 +17,7 @@ import java.util.Map;
  * A hand-written training engine for one segment of the Infini-attention decoder: the same function as the
  * SameDiff training graph ({@link dev.infini.samediff.DecoderGraph#build} with {@code withLoss}), forward and
  * exact backward, on preallocated buffers with BLAS products ({@link Blas}) and fused element-wise loops
- * ({@link Kernels}). The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
+ * ({@link Kernels}); each decoder layer is a {@link FastLayer} (the per-layer math lives there). The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
  * al. 2024, arXiv 2404.07143; docs/spec.md).
  *
  * <p>One engine serves one batch size, segment length and dtype (float32, or float64 for checks); it reads
@@ -42,24 +41,19 @@ public final class FastSegment {
     private final DataType dtype;
     private final Dims d;
     private final boolean gemma;
-    private final boolean gelu;
-    private final double[] cos;
-    private final double[] sin;
     private final Buf[] xs;               // [L+1][N, D]: input of layer l; xs[L] enters the final norm
-    private final LayerBuffers[] layers;
+    private final FastLayer[] layers;     // the per-layer math, sharing the rotary tables and weights
     private final Buf invF;               // [N]
     private final Buf hf;                 // [N, D]
     private final Buf logits;             // [N, V]
     private final double[] lse;           // [N]   log-sum-exp of each logits row
     private Scratch scratch;
     private Map<String, Buf> grads;
-    private final Map<String, Buf> weightBufs = new HashMap<>();
+    private final WeightBufs weightBufs;
 
     // The current call's inputs.
     private int[] ids;
     private double[] mask;
-    private Buf[] mIn;
-    private Buf[] zIn;
 
     /**
      * @param weights the model's arrays by Hugging Face name (read live at every call, never written)
@@ -76,17 +70,16 @@ public final class FastSegment {
         this.dtype = dtype;
         this.d = Dims.of(config, batch, seqLen);
         this.gemma = config.family() == ModelFamily.GEMMA;
-        this.gelu = config.activation() == InfiniConfig.Activation.GELU_TANH;
-        this.cos = new double[seqLen * d.hd()];
-        this.sin = new double[seqLen * d.hd()];
-        ropeTables(config, seqLen, cos, sin);
+        this.weightBufs = new WeightBufs(weights, dtype);
+        double[] cos = new double[seqLen * d.hd()], sin = new double[seqLen * d.hd()];
+        FastLayer.ropeTables(config, seqLen, cos, sin);
         this.xs = new Buf[d.nl() + 1];
-        this.layers = new LayerBuffers[d.nl()];
+        this.layers = new FastLayer[d.nl()];
         for (int l = 0; l <= d.nl(); l++) {
             xs[l] = Buf.zeros(dtype, d.n(), d.dm());
         }
         for (int l = 0; l < d.nl(); l++) {
-            layers[l] = new LayerBuffers(d, dtype, config.memoryUpdate() == dev.infini.samediff.MemoryUpdate.DELTA);
+            layers[l] = new FastLayer(config, l, weightBufs, d, dtype, cos, sin);
         }
         invF = Buf.zeros(dtype, d.n());
         hf = Buf.zeros(dtype, d.n(), d.dm());
@@ -97,18 +90,6 @@ public final class FastSegment {
     /** An engine over a model's own weights, in the model's dtype. */
     public static FastSegment of(InfiniModel model, int batch, int seqLen) {
         return new FastSegment(model.config(), model.weights(), batch, seqLen, model.dtype());
-    }
-
-    /** Rotary tables {@code [S, d]}: angle {@code t * theta^(-2i/d)}, {@code i = j mod d/2} (as the graph's). */
-    private static void ropeTables(InfiniConfig c, int s, double[] cos, double[] sin) {
-        int hd = c.headDim();
-        for (int t = 0; t < s; t++) {
-            for (int j = 0; j < hd; j++) {
-                double a = t * Math.pow(c.ropeTheta(), -2.0 * (j % (hd / 2)) / hd);
-                cos[t * hd + j] = Math.cos(a);
-                sin[t * hd + j] = Math.sin(a);
-            }
-        }
     }
 
     /** Logits {@code [B, S, V]} (a new array) and the memory after the segment. */
@@ -174,8 +155,9 @@ public final class FastSegment {
         INDArray[] dm = new INDArray[d.nl()], dz = new INDArray[d.nl()];
         backwardHead();
         for (int l = d.nl() - 1; l >= 0; l--) {
-            FastAttentionBackward.Memory mem = memoryGradients(l, dmNext, dzNext);
-            layerBackward(l, mem);
+            FastAttentionBackward.Memory mem = layers[l].memoryGradients(dmNext == null ? null : dmNext[l],
+                    dzNext == null ? null : dzNext[l]);
+            layers[l].backward(scratch, grads, mem);
             dm[l] = mem.dm().arr;
             dz[l] = mem.dz().arr;
         }
@@ -206,21 +188,15 @@ public final class FastSegment {
                 throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + d.voc() + ")");
             }
         }
-        mask = maskArr == null ? ones(d.n()) : toDoubles(maskArr);
-        for (double m : mask) {
-            if (m != 0.0 && m != 1.0) {      // the graph's additive bias (mask - 1) * 1e9 is only exact for 0/1
-                throw new IllegalArgumentException("attention mask values must be 0 or 1, got " + m);
-            }
+        if (maskArr != null) {
+            checkShape(maskArr, "mask");
         }
-        mIn = new Buf[d.nl()];
-        zIn = new Buf[d.nl()];
+        mask = FastLayer.maskOf(maskArr, d);
         INDArray[] mOut = new INDArray[d.nl()], zOut = new INDArray[d.nl()];
         embed();
         for (int l = 0; l < d.nl(); l++) {
-            mIn[l] = Buf.of(memory.m(l), dtype);
-            zIn[l] = Buf.of(memory.z(l), dtype);
             Buf mo = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()), zo = Buf.zeros(dtype, d.b(), d.kv(), d.hd());
-            layerForward(l, mo, zo);
+            layers[l].forward(xs[l], mask, Buf.of(memory.m(l), dtype), Buf.of(memory.z(l), dtype), xs[l + 1], mo, zo);
             mOut[l] = mo.arr;
             zOut[l] = zo.arr;
         }
@@ -240,25 +216,6 @@ public final class FastSegment {
                 x.set(dst + j, e.get(src + j) * scale);
             }
         }
-    }
-
-    /** Layer {@code l}: {@code x1 = x + attn(norm(x)); x_{l+1} = x1 + mlp(norm(x1))}; writes M', z'. */
-    private void layerForward(int l, Buf mOut, Buf zOut) {
-        LayerBuffers lb = layers[l];
-        Buf x = xs[l];
-        int n = d.n();
-        Kernels.rmsNorm(x, w(TensorNames.inputNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv1, lb.h);
-        FastAttention.Context ctx = new FastAttention.Context(cos, sin, mask);
-        FastAttention.forward(d, lb, attentionWeights(l), ctx, mIn[l], zIn[l]);
-        lb.x1.copyFrom(x);
-        Blas.xwt(n, d.dm(), d.qd(), lb.a, w(TensorNames.oProj(l)), 1, lb.x1);   // x1 = x + A Wo^T
-        FastAttention.write(d, lb, ctx, mIn[l], zIn[l], mOut, zOut);
-        Kernels.rmsNorm(lb.x1, w(TensorNames.postAttentionNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv2, lb.h2);
-        Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpGate(l)), 0, lb.gt);
-        Blas.xwt(n, d.im(), d.dm(), lb.h2, w(TensorNames.mlpUp(l)), 0, lb.up);
-        Kernels.activation(lb.gt, lb.up, lb.act, lb.mm, n, d.im(), gelu);
-        xs[l + 1].copyFrom(lb.x1);
-        Blas.xwt(n, d.dm(), d.im(), lb.mm, w(TensorNames.mlpDown(l)), 1, xs[l + 1]);   // x2 = x1 + mm Wd^T
     }
 
     /**
@@ -319,29 +276,6 @@ public final class FastSegment {
                 grads.get(TensorNames.FINAL_NORM), sc.dx, false);
     }
 
-    /** Layer {@code l} backward: on entry {@code scratch.dx} is dLOSS/d(output of layer l), on exit of its input. */
-    private void layerBackward(int l, FastAttentionBackward.Memory mem) {
-        LayerBuffers lb = layers[l];
-        Scratch sc = scratch;
-        int n = d.n();
-        Blas.atb(d.dm(), d.im(), n, sc.dx, lb.mm, 0, grads.get(TensorNames.mlpDown(l)));   // dWd = dX^T mm
-        Blas.xw(n, d.im(), d.dm(), sc.dx, w(TensorNames.mlpDown(l)), 0, sc.dgt);          // d(mm) = dX Wd
-        Kernels.activationBackward(lb.gt, lb.up, lb.act, sc.dgt, sc.dup, n, d.im(), gelu);
-        Blas.atb(d.im(), d.dm(), n, sc.dgt, lb.h2, 0, grads.get(TensorNames.mlpGate(l)));
-        Blas.atb(d.im(), d.dm(), n, sc.dup, lb.h2, 0, grads.get(TensorNames.mlpUp(l)));
-        Blas.xw(n, d.dm(), d.im(), sc.dgt, w(TensorNames.mlpGate(l)), 0, sc.dh);
-        Blas.xw(n, d.dm(), d.im(), sc.dup, w(TensorNames.mlpUp(l)), 1, sc.dh);
-        Kernels.rmsNormBackward(lb.x1, lb.inv2, w(TensorNames.postAttentionNorm(l)), gemma, sc.dh, n, d.dm(),
-                grads.get(TensorNames.postAttentionNorm(l)), sc.dx, true);
-        FastAttention.Context ctx = new FastAttention.Context(cos, sin, mask);
-        FastAttentionBackward.Grads g = new FastAttentionBackward.Grads(grads.get(TensorNames.qProj(l)),
-                grads.get(TensorNames.kProj(l)), grads.get(TensorNames.vProj(l)), grads.get(TensorNames.oProj(l)),
-                grads.get(TensorNames.gate(l)));
-        Buf dh = FastAttentionBackward.backward(d, lb, attentionWeights(l), ctx, mem, sc, g, sc.dx);
-        Kernels.rmsNormBackward(xs[l], lb.inv1, w(TensorNames.inputNorm(l)), gemma, dh, n, d.dm(),
-                grads.get(TensorNames.inputNorm(l)), sc.dx, true);
-    }
-
     /** {@code dE[ids[n]] += dx_0[n] * scale}, on top of the tied head's gradient (or of zero). */
     private void embeddingBackward() {
         Buf de = grads.get(TensorNames.EMBED);
@@ -357,48 +291,17 @@ public final class FastSegment {
         }
     }
 
-    /** Memory of layer {@code l}: its input, the upstream gradients, and accumulators starting at dM', dz'. */
-    private FastAttentionBackward.Memory memoryGradients(int l, INDArray[] dmNext, INDArray[] dzNext) {
-        INDArray gm = dmNext == null ? null : dmNext[l], gz = dzNext == null ? null : dzNext[l];
-        Buf dmn = gm == null ? Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()) : Buf.of(gm, dtype);
-        Buf dzn = gz == null ? Buf.zeros(dtype, d.b(), d.kv(), d.hd(), 1) : Buf.of(gz, dtype);
-        checkLength(dmn, (long) d.b() * d.kv() * d.hd() * d.hd(), "dM'");
-        checkLength(dzn, (long) d.b() * d.kv() * d.hd(), "dz'");
-        Buf dm = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()), dz = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), 1);
-        dm.copyFrom(dmn);
-        dz.arr.assign(dzn.arr.reshape(d.b(), d.kv(), d.hd(), 1));
-        return new FastAttentionBackward.Memory(mIn[l], zIn[l], dmn, dzn, dm, dz);
-    }
-
-    private FastAttention.Weights attentionWeights(int l) {
-        return new FastAttention.Weights(w(TensorNames.qProj(l)), w(TensorNames.kProj(l)), w(TensorNames.vProj(l)),
-                w(TensorNames.oProj(l)), w(TensorNames.gate(l)));
-    }
-
     private String headName() {
         return config.tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD;
     }
 
-    /** The weight's buffer: the model's array itself when usable in place (cached), else a fresh copy. */
     private Buf w(String name) {
-        INDArray a = weights.get(name);
-        if (a == null) {
-            throw new IllegalArgumentException("missing weight " + name);
-        }
-        Buf b = weightBufs.get(name);
-        if (b != null && b.arr == a) {
-            return b;
-        }
-        b = Buf.of(a, dtype);
-        if (b.arr == a) {
-            weightBufs.put(name, b);
-        }
-        return b;
+        return weightBufs.get(name);
     }
 
     private void ensureBackwardBuffers() {
         if (scratch == null) {
-            scratch = new Scratch(d, dtype);
+            scratch = new Scratch(d, dtype, true);
             grads = new LinkedHashMap<>();
             for (TensorNames.Spec spec : TensorNames.all(config)) {
                 grads.put(spec.name(), Buf.zeros(dtype, spec.shape()));
@@ -409,12 +312,6 @@ public final class FastSegment {
     private void checkShape(INDArray a, String what) {
         if (a.rank() != 2 || a.size(0) != d.b() || a.size(1) != d.s()) {
             throw new IllegalArgumentException(what + " must be [" + d.b() + ", " + d.s() + "], got " + Arrays.toString(a.shape()));
-        }
-    }
-
-    private static void checkLength(Buf b, long expected, String what) {
-        if (b.length != expected) {
-            throw new IllegalArgumentException(what + " has " + b.length + " elements, expected " + expected);
         }
     }
 

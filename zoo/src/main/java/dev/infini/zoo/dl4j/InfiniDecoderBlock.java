@@ -5,8 +5,10 @@ import dev.infini.samediff.GraphTables;
 import dev.infini.samediff.InfiniAttention;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.MemoryState;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.TensorNames;
+import dev.infini.samediff.fast.FastLayer;
 import dev.infini.samediff.train.SegmentRecurrence;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -48,13 +50,20 @@ import java.util.Map;
  *   <li>{@code checkpointing = false}: one graph unrolled over all segments of the block, memory flowing
  *   inside it, differentiated at once: every segment's activations are alive together.</li>
  * </ul>
- * Parameters (key: Hugging Face tensor of layer {@code layerIndex}): {@code inNorm, q, k, v, o, gate,
+ * What computes a segment with checkpointing is the {@code kernel}: {@link SegmentKernel#FAST}, the core's
+ * hand-written layer ({@link FastLayer}, held equal to the layer graph by {@code FastLayerTest}), or
+ * {@link SegmentKernel#SAMEDIFF}, the layer graph; unset (null), {@link SegmentKernel#defaultFor} the network's dtype
+ * (FAST on the CPU backend in float/double). The unrolled form ({@code checkpointing = false}) is always the graph.
+ *
+ * <p>Parameters (key: Hugging Face tensor of layer {@code layerIndex}): {@code inNorm, q, k, v, o, gate,
  * postNorm, mlpGate, mlpUp, mlpDown}.
  */
 public class InfiniDecoderBlock extends InfiniLayerConf {
     private int layerIndex;
     private int segmentSize;
     private boolean checkpointing = true;
+    /** The segment kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
+    private SegmentKernel kernel;
 
     public InfiniDecoderBlock() {
     }
@@ -100,22 +109,37 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
     public void setSegmentSize(int segmentSize) { this.segmentSize = segmentSize; }
     public boolean isCheckpointing() { return checkpointing; }
     public void setCheckpointing(boolean checkpointing) { this.checkpointing = checkpointing; }
+    /** The segment kernel of the checkpointed form; null (the default) means {@link SegmentKernel#defaultFor}. */
+    public SegmentKernel getKernel() { return kernel; }
+    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
+
+    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
+    public SegmentKernel kernelFor(DataType dtype) {
+        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
+        k.check(dtype);
+        return k;
+    }
 
     @Override
     public boolean equals(Object o) {
         return super.equals(o) && o instanceof InfiniDecoderBlock b && b.layerIndex == layerIndex
-                && b.segmentSize == segmentSize && b.checkpointing == checkpointing;
+                && b.segmentSize == segmentSize && b.checkpointing == checkpointing && b.kernel == kernel;
     }
 
     @Override
     public int hashCode() {
-        return 31 * super.hashCode() + layerIndex * 7 + segmentSize * 3 + (checkpointing ? 1 : 0);
+        return 31 * (31 * super.hashCode() + layerIndex * 7 + segmentSize * 3 + (checkpointing ? 1 : 0))
+                + java.util.Objects.hashCode(kernel);
     }
 
     static final class Impl extends InfiniLayerImpl<InfiniDecoderBlock> {
         /** Memory entering each segment, kept by a training forward pass for the backward pass. */
         private List<MemoryState> entering;
         private INDArray enteringFor;
+        /** Fast engines of this layer instance by {@code "B x S"} (one per segment shape; never shared). */
+        private final Map<String, FastLayer> engines = new HashMap<>();
+        /** This layer's weights by Hugging Face name for the engines: c-order copies, refreshed every pass. */
+        private final Map<String, INDArray> fastWeights = new HashMap<>();
 
         Impl(NeuralNetConfiguration conf, DataType dtype) {
             super(conf, dtype);
@@ -123,6 +147,26 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
 
         int segmentSize() {
             return lc().getSegmentSize() > 0 ? lc().getSegmentSize() : model().segmentSize();
+        }
+
+        private boolean fast() {
+            return lc().kernelFor(dataType) == SegmentKernel.FAST;
+        }
+
+        /** Copies the current parameters for the engines (once per pass: the weights do not change within one). */
+        private void refreshFastWeights() {
+            for (Map.Entry<String, TensorNames.Spec> e : lc().params().entrySet()) {
+                fastWeights.put(e.getValue().name(), getParam(e.getKey()).dup('c'));
+            }
+        }
+
+        /** The engine of this layer instance for segments of {@code b x s}. */
+        private FastLayer engine(int b, int s) {
+            if (engines.size() >= 4 && !engines.containsKey(b + "x" + s)) {
+                engines.clear();                // batch sizes change rarely (a last, smaller batch): keep few
+            }
+            return engines.computeIfAbsent(b + "x" + s,
+                    k -> new FastLayer(model(), lc().getLayerIndex(), fastWeights, b, s, dataType));
         }
 
         private String prefix() {
@@ -221,6 +265,9 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
 
         /** Segment by segment; with {@code keep} the memory entering each segment is kept for backprop. */
         private INDArray forward(boolean keep) {
+            if (fast()) {
+                refreshFastWeights();
+            }
             Segments segs = new Segments(null);
             List<MemoryState> kept = keep ? new ArrayList<>(segs.bounds.size()) : null;
             SegmentRecurrence.forward(segs.bounds.size(), segs.zeroMemory(), segs, kept);
@@ -248,6 +295,8 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
         private Pair<Gradient, INDArray> backpropCheckpointed(INDArray eps) {
             if (entering == null || enteringFor != input) {
                 forward(true);
+            } else if (fast()) {
+                refreshFastWeights();
             }
             Segments segs = new Segments(eps);
             Map<String, INDArray> acc = SegmentRecurrence.backward(entering, segs, new HashMap<>());
@@ -316,6 +365,12 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             @Override
             public MemoryState forward(int k, MemoryState in) {
                 int s = bounds.get(k)[1] - bounds.get(k)[0];
+                if (fast()) {
+                    Map<String, INDArray> ph = placeholders(k, in);
+                    FastLayer.Forward f = engine(b, s).forward(ph.get("x"), ph.get("mask"), in);
+                    outs.add(f.out().reshape(b, s, d));
+                    return f.memory();
+                }
                 Map<String, INDArray> o = segmentGraph(b, s).output(placeholders(k, in), "out", "M.next", "z.next");
                 outs.add(o.get("out").reshape(b, s, d));
                 return new MemoryState(new INDArray[] {o.get("M.next")}, new INDArray[] {o.get("z.next")});
@@ -324,6 +379,9 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
             @Override
             public SegmentRecurrence.Grads backward(int k, MemoryState in, MemoryState upstream, boolean memoryGradient,
                                                     boolean memoryOut) {
+                if (fast()) {
+                    return backwardFast(k, in, upstream, memoryGradient, memoryOut);
+                }
                 int[] se = bounds.get(k);
                 int s = se[1] - se[0];
                 Map<String, INDArray> ph = placeholders(k, in);
@@ -346,6 +404,23 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
                 return new SegmentRecurrence.Grads(params,
                         memoryGradient ? new MemoryState(new INDArray[] {g.get("M")}, new INDArray[] {g.get("z")}) : null,
                         memoryOut ? new MemoryState(new INDArray[] {g.get("M.next")}, new INDArray[] {g.get("z.next")}) : null);
+            }
+
+            /** {@link #backward} on the fast kernel: every array it returns or keeps is new (none is the engine's). */
+            private SegmentRecurrence.Grads backwardFast(int k, MemoryState in, MemoryState upstream,
+                                                         boolean memoryGradient, boolean memoryOut) {
+                int[] se = bounds.get(k);
+                int s = se[1] - se[0];
+                Map<String, INDArray> ph = placeholders(k, in);
+                FastLayer.Result r = engine(b, s).forwardBackward(ph.get("x"), ph.get("mask"), in,
+                        slice(eps, se).reshape((long) b * s, d), upstream == null ? null : upstream.m(0),
+                        upstream == null ? null : upstream.z(0));
+                dx.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1]), NDArrayIndex.all())
+                        .assign(r.dx().reshape(b, s, d));
+                InfiniConfig c = model();
+                MemoryState memIn = memoryGradient ? new MemoryState(new INDArray[] {r.dm()},
+                        new INDArray[] {r.dz().reshape(b, c.numKvHeads(), c.headDim())}) : null;
+                return new SegmentRecurrence.Grads(new LinkedHashMap<>(r.gradients()), memIn, memoryOut ? r.memory() : null);
             }
         }
     }

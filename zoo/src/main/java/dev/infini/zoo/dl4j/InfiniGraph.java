@@ -2,6 +2,7 @@ package dev.infini.zoo.dl4j;
 
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.TensorNames;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -49,6 +50,7 @@ public final class InfiniGraph {
         private DataType dtype = DataType.FLOAT;
         private double initStd = 0.02;
         private double gateInit;
+        private SegmentKernel kernel;
 
         /** Updater of all weights (default Adam 1e-3). */
         public Options updater(IUpdater u) { this.updater = u; return this; }
@@ -65,6 +67,12 @@ public final class InfiniGraph {
         public Options dtype(DataType d) { this.dtype = d; return this; }
         public Options initStd(double s) { this.initStd = s; return this; }
         public Options gateInit(double g) { this.gateInit = g; return this; }
+        /**
+         * What computes each decoder layer's segments ({@link InfiniDecoderBlock#getKernel}); null (default):
+         * {@link SegmentKernel#defaultFor} the dtype, FAST on the CPU backend.
+         */
+        public Options kernel(SegmentKernel k) { this.kernel = k; return this; }
+        public SegmentKernel kernel() { return kernel; }
 
         public boolean checkpointing() { return checkpointing; }
         public DataType dtype() { return dtype; }
@@ -84,8 +92,10 @@ public final class InfiniGraph {
         gb.addLayer(EMBED, new InfiniEmbedding(EMBED, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit), INPUT);
         String prev = EMBED;
         for (int i = 0; i < c.numLayers(); i++) {
-            gb.addLayer(layerName(i), new InfiniDecoderBlock(layerName(i), c, i, o.segmentSize, o.checkpointing,
-                    o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit), prev);
+            InfiniDecoderBlock block = new InfiniDecoderBlock(layerName(i), c, i, o.segmentSize, o.checkpointing,
+                    o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit);
+            block.setKernel(o.kernel);
+            gb.addLayer(layerName(i), block, prev);
             prev = layerName(i);
         }
         gb.addLayer(HEAD, new InfiniLmHead(HEAD, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit), prev);

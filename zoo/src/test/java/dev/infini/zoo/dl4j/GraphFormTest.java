@@ -4,6 +4,7 @@ import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
 import dev.infini.samediff.ModelFamily;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.SegmentRunner;
 import dev.infini.samediff.TestModels;
 import dev.infini.samediff.train.MemoryGradient;
@@ -38,17 +39,18 @@ class GraphFormTest {
         return mask;
     }
 
-    @ParameterizedTest(name = "{0}/{1}, padded={2}")
-    @CsvSource({"GEMMA,LINEAR,false", "LLAMA,DELTA,true", "GEMMA,DELTA,true"})
-    @DisplayName("same checkpoint, same logits: ComputationGraph form vs SameDiff form (<= 1e-4 relative)")
-    void sameLogits(ModelFamily family, MemoryUpdate rule, boolean padded) {
+    @ParameterizedTest(name = "{0}/{1}, padded={2}, layer kernel {3}")
+    @CsvSource({"GEMMA,LINEAR,false,FAST", "LLAMA,DELTA,true,FAST", "GEMMA,DELTA,true,FAST",
+        "GEMMA,LINEAR,false,SAMEDIFF", "LLAMA,DELTA,true,SAMEDIFF", "GEMMA,DELTA,true,SAMEDIFF"})
+    @DisplayName("same checkpoint, same logits: ComputationGraph form (either layer kernel) vs SameDiff form (<= 1e-4 relative)")
+    void sameLogits(ModelFamily family, MemoryUpdate rule, boolean padded, SegmentKernel kernel) {
         InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
         InfiniModel model = TestModels.randomModel(c, 7, DataType.FLOAT);
         INDArray ids = TestModels.randomIds(B, T, c.vocabSize(), 3);
         INDArray mask = padded ? paddedMask() : null;
         INDArray expected = new SegmentRunner(model).run(ids, mask, null, null).logits();
 
-        ComputationGraph g = InfiniGraph.fromModel(model, new InfiniGraph.Options());
+        ComputationGraph g = InfiniGraph.fromModel(model, new InfiniGraph.Options().kernel(kernel));
         INDArray actual = g.output(false, new INDArray[] {ids.castTo(DataType.FLOAT)},
                 mask == null ? null : new INDArray[] {mask})[0];
         if (padded) { // padding positions' logits are not defined by the spec: compare real tokens only
@@ -56,7 +58,8 @@ class GraphFormTest {
             actual = actual.mul(mask.reshape(B, T, 1).broadcast(actual.shape()));
         }
         double err = TestModels.relError(actual, expected);
-        System.out.printf("graph vs SameDiff logits %s/%s padded=%s: relative error %.2e%n", family, rule, padded, err);
+        System.out.printf("graph (%s) vs SameDiff logits %s/%s padded=%s: relative error %.2e%n", kernel, family, rule,
+                padded, err);
         assertEquals(List.of((long) B, (long) T, (long) c.vocabSize()), List.of(actual.size(0), actual.size(1), actual.size(2)));
         assertTrue(err <= 1e-4, "relative error " + err);
 
@@ -70,7 +73,7 @@ class GraphFormTest {
     @DisplayName("the graph configuration survives DL4J's JSON round trip (what ParallelWrapper and Spark ship)")
     void jsonRoundTrip() {
         ComputationGraphConfiguration conf = InfiniGraph.configuration(TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.DELTA, S),
-                new InfiniGraph.Options().segmentSize(4).checkpointing(false));
+                new InfiniGraph.Options().segmentSize(4).checkpointing(false).kernel(SegmentKernel.SAMEDIFF));
         ComputationGraphConfiguration back = ComputationGraphConfiguration.fromJson(conf.toJson());
         assertEquals(conf.toJson(), back.toJson());
         var lv = (org.deeplearning4j.nn.conf.graph.LayerVertex) back.getVertices().get(InfiniGraph.layerName(1));
@@ -78,6 +81,11 @@ class GraphFormTest {
         assertEquals(1, l.getLayerIndex());
         assertEquals(4, l.getSegmentSize());
         assertEquals(false, l.isCheckpointing());
+        assertEquals(SegmentKernel.SAMEDIFF, l.getKernel());
+        var l0 = (InfiniDecoderBlock) ((org.deeplearning4j.nn.conf.graph.LayerVertex) ComputationGraphConfiguration.fromJson(
+                InfiniGraph.configuration(TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.DELTA, S),
+                        new InfiniGraph.Options()).toJson()).getVertices().get(InfiniGraph.layerName(0))).getLayerConf().getLayer();
+        assertEquals(null, l0.getKernel());              // unset: the default for the dtype
         assertEquals(MemoryUpdate.DELTA, l.infiniConfig().memoryUpdate());
     }
 
@@ -93,10 +101,10 @@ class GraphFormTest {
         return out;
     }
 
-    @ParameterizedTest(name = "{0}/{1}")
-    @CsvSource({"GEMMA,DELTA", "LLAMA,LINEAR"})
-    @DisplayName("checkpointed layer gradients equal non-checkpointed ones and the core's exact BPTT (double)")
-    void checkpointedGradients(ModelFamily family, MemoryUpdate rule) {
+    @ParameterizedTest(name = "{0}/{1}, layer kernel {2}")
+    @CsvSource({"GEMMA,DELTA,FAST", "LLAMA,LINEAR,FAST", "GEMMA,DELTA,SAMEDIFF", "LLAMA,LINEAR,SAMEDIFF"})
+    @DisplayName("checkpointed layer gradients (either kernel) equal non-checkpointed ones and the core's exact BPTT (double)")
+    void checkpointedGradients(ModelFamily family, MemoryUpdate rule, SegmentKernel kernel) {
         InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
         InfiniModel model = TestModels.randomModel(c, 11, DataType.DOUBLE);
         INDArray ids = TestModels.randomIds(B, T, c.vocabSize(), 5);
@@ -105,7 +113,7 @@ class GraphFormTest {
         INDArray lMask = fMask.dup();
         lMask.putScalar(0, 0, 0);
 
-        Map<String, INDArray> on = graphGradients(InfiniGraph.fromModel(model, new InfiniGraph.Options().checkpointing(true)),
+        Map<String, INDArray> on = graphGradients(InfiniGraph.fromModel(model, new InfiniGraph.Options().checkpointing(true).kernel(kernel)),
                 ids.castTo(DataType.DOUBLE), labels.castTo(DataType.DOUBLE), fMask, lMask);
         Map<String, INDArray> off = graphGradients(InfiniGraph.fromModel(model, new InfiniGraph.Options().checkpointing(false)),
                 ids.castTo(DataType.DOUBLE), labels.castTo(DataType.DOUBLE), fMask, lMask);
@@ -122,7 +130,8 @@ class GraphFormTest {
             worstOnOff = Math.max(worstOnOff, e1);
             worstCore = Math.max(worstCore, e2);
         }
-        System.out.printf("checkpointed vs unrolled %s/%s: %.2e; vs core BPTT: %.2e%n", family, rule, worstOnOff, worstCore);
+        System.out.printf("checkpointed (%s) vs unrolled %s/%s: %.2e; vs core BPTT: %.2e%n", kernel, family, rule, worstOnOff,
+                worstCore);
         assertTrue(worstOnOff < 1e-10, "checkpointed vs not: " + worstOnOff);
         assertTrue(worstCore < 1e-10, "graph vs core: " + worstCore);
     }
