@@ -6,6 +6,7 @@ import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
 import dev.infini.samediff.ModelFamily;
 import dev.infini.samediff.TensorNames;
+import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -115,7 +116,7 @@ public final class FastStep {
             mlp(l);
         }
         rmsNorm(x, w(TensorNames.FINAL_NORM), h);
-        Blas.xwt(1, d.voc(), d.dm(), h, w(headName()), 0, logits);                // logits = h_f W_head^T  [1, V]
+        matvec(d.voc(), d.dm(), h, w(headName()), 0, logits);                // logits = h_f W_head^T  [1, V]
         return logits.arr.dup().reshape(d.voc());
     }
 
@@ -161,9 +162,9 @@ public final class FastStep {
     /** {@code x += A Wo^T} with {@code A} the gated mix of local attention and memory read of layer {@code l}. */
     private void attention(int l, int pos) {
         rmsNorm(x, w(TensorNames.inputNorm(l)), h);
-        Blas.xwt(1, d.qd(), d.dm(), h, w(TensorNames.qProj(l)), 0, q);        // q = h Wq^T  [1, H*d]
-        Blas.xwt(1, d.kvd(), d.dm(), h, w(TensorNames.kProj(l)), 0, k);       // k = h Wk^T  [1, Hkv*d]
-        Blas.xwt(1, d.kvd(), d.dm(), h, w(TensorNames.vProj(l)), 0, v);       // v = h Wv^T  [1, Hkv*d]
+        matvec(d.qd(), d.dm(), h, w(TensorNames.qProj(l)), 0, q);        // q = h Wq^T  [1, H*d]
+        matvec(d.kvd(), d.dm(), h, w(TensorNames.kProj(l)), 0, k);       // k = h Wk^T  [1, Hkv*d]
+        matvec(d.kvd(), d.dm(), h, w(TensorNames.vProj(l)), 0, v);       // v = h Wv^T  [1, Hkv*d]
         double[] qr = toArray(q), kr = toArray(k), vr = toArray(v);
         double[] qRope = rope(qr, d.h(), pos), kRope = rope(kr, d.kv(), pos);
         int hd = d.hd(), slot = pos * hd, perHead = d.s() * hd;
@@ -184,7 +185,7 @@ public final class FastStep {
             }
         }
         a.write(0, out, d.qd(), new float[d.qd()]);
-        Blas.xwt(1, d.dm(), d.qd(), a, w(TensorNames.oProj(l)), 1, x);         // x1 = x + A Wo^T
+        matvec(d.dm(), d.qd(), a, w(TensorNames.oProj(l)), 1, x);         // x1 = x + A Wo^T
     }
 
     /**
@@ -238,8 +239,8 @@ public final class FastStep {
     /** {@code x += (act(h2 Wg^T) * (h2 Wu^T)) Wd^T} with {@code h2 = RMSNorm(x)}; GeLU-tanh or SiLU. */
     private void mlp(int l) {
         rmsNorm(x, w(TensorNames.postAttentionNorm(l)), h);
-        Blas.xwt(1, d.im(), d.dm(), h, w(TensorNames.mlpGate(l)), 0, gt);      // [1, I]
-        Blas.xwt(1, d.im(), d.dm(), h, w(TensorNames.mlpUp(l)), 0, up);        // [1, I]
+        matvec(d.im(), d.dm(), h, w(TensorNames.mlpGate(l)), 0, gt);      // [1, I]
+        matvec(d.im(), d.dm(), h, w(TensorNames.mlpUp(l)), 0, up);        // [1, I]
         double[] g = toArray(gt), u = toArray(up);
         for (int i = 0; i < g.length; i++) {
             double xi = g[i];
@@ -248,7 +249,7 @@ public final class FastStep {
             u[i] *= act;
         }
         up.write(0, u, d.im(), new float[d.im()]);
-        Blas.xwt(1, d.dm(), d.im(), up, w(TensorNames.mlpDown(l)), 1, x);     // x2 = x1 + mm Wd^T
+        matvec(d.dm(), d.im(), up, w(TensorNames.mlpDown(l)), 1, x);     // x2 = x1 + mm Wd^T
     }
 
     /** RMSNorm {@code y = x / sqrt(mean(x^2) + eps) * s}, {@code s = 1 + w} (Gemma) or {@code w} (Llama). */
@@ -281,6 +282,23 @@ public final class FastStep {
             }
         }
         return y;
+    }
+
+    /** How the matrix-vector products run: {@code gemv} (default) or {@code gemm} (M = 1), for measurements. */
+    static final String MATVEC = System.getProperty("infini.step.matvec", "gemv");
+
+    /** {@code y[n] = W[n, k] x[k] + beta y} (a linear layer {@code x W^T} of one row), BLAS sgemv/dgemv. */
+    private static void matvec(int n, int k, Buf x, Buf w, double beta, Buf y) {
+        if (!"gemv".equals(MATVEC)) {
+            Blas.xwt(1, n, k, x, w, beta, y);
+            return;
+        }
+        int order = openblas_nolapack.CblasRowMajor, noTrans = openblas_nolapack.CblasNoTrans;
+        if (y.isFloat()) {
+            openblas_nolapack.cblas_sgemv(order, noTrans, n, k, 1f, w.fp, k, x.fp, 1, (float) beta, y.fp, 1);
+        } else {
+            openblas_nolapack.cblas_dgemv(order, noTrans, n, k, 1.0, w.dp, k, x.dp, 1, beta, y.dp, 1);
+        }
     }
 
     /** {@code sigma(x) = ELU(x) + 1}. */
