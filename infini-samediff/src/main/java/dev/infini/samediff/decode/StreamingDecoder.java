@@ -30,8 +30,9 @@ import java.util.function.IntConsumer;
  *
  * <p>With the fast kernel ({@link InfiniModel#kernel} {@code == FAST} when the decoder is built) {@link #step} runs
  * the hand-written {@link FastStep} instead of the step graph (same equations, its own cache), a prompt's partial
- * tail is fed token by token through it, and full segments go through {@link InfiniModel#forwardSegment} (the fast
- * segment kernel) as before; with SAMEDIFF everything runs on the graphs as described above.
+ * tail is fed token by token through it, full segments of a prompt go through {@link InfiniModel#forwardSegment} (the
+ * fast segment kernel), and a segment filled by steps is written into memory from the sigma(K) and V FastStep
+ * cached ({@link FastStep#writeMemory}), without a second pass over its tokens; with SAMEDIFF everything runs on the graphs as described above.
  *
  * <p>Batch 1, not thread-safe.
  */
@@ -231,10 +232,17 @@ public final class StreamingDecoder {
         return names;
     }
 
-    /** The full segment into memory: the segment graph over its tokens from the memory before it. */
+    /**
+     * The full segment into memory: the segment graph over its tokens from the memory before it, or with the fast
+     * kernel {@link FastStep#writeMemory} from the sigma(K) and V its steps cached (the same memory).
+     */
     private void writeSegment() {
-        INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
-        memory = model.forwardSegment(ids, null, memory).memory();
+        if (fastStep != null) {           // from the keys and values FastStep kept: no second pass over the segment
+            memory = fastStep.writeMemory(memory);
+        } else {
+            INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
+            memory = model.forwardSegment(ids, null, memory).memory();
+        }
         segmentsWritten++;
         filled = 0;
         // Every written segment, not every 16th: each decode step is a graph call whose session keeps ~20 KB,

@@ -43,6 +43,7 @@ public final class FastStep {
     private final double[] invFreq;         // [d/2] theta^(-2i/d)
     private final double[][] cacheK;        // [L][Hkv * S * d] RoPE'd keys of the current segment
     private final double[][] cacheV;        // [L][Hkv * S * d]
+    private final double[][] cacheSk;       // [L][Hkv * S * d] sigma(K) of the raw keys, for the memory write
     private final double[][] memM;          // [L][Hkv * d * d] the memory being read
     private final double[][] memZ;          // [L][Hkv * d]
     private MemoryState loaded;
@@ -77,6 +78,7 @@ public final class FastStep {
         int nl = d.nl();
         cacheK = new double[nl][d.kv() * d.s() * d.hd()];
         cacheV = new double[nl][d.kv() * d.s() * d.hd()];
+        cacheSk = new double[nl][d.kv() * d.s() * d.hd()];
         memM = new double[nl][d.kv() * d.hd() * d.hd()];
         memZ = new double[nl][d.kvd()];
         x = Buf.zeros(dtype, 1, d.dm());
@@ -120,11 +122,66 @@ public final class FastStep {
         return logits.arr.dup().reshape(d.voc());
     }
 
+    /**
+     * The memory after the current segment once all its {@code S} slots are filled by {@link #step}, from the
+     * cached {@code sigma(K)} and {@code V} of its tokens, without running the segment again: linear
+     * {@code M' = M + sigma(K)^T V} (paper eq. 4) or delta {@code M' = M + sigma(K)^T (V - sigma(K) M /
+     * (sigma(K) z + eps))} (eq. 5), {@code z' = z + sum_t sigma(K_t)}. Each token's K and V depend only on the
+     * tokens before it in the segment and on {@code memory}, so this equals the segment forward's memory.
+     *
+     * @param memory the memory before the segment (the one the steps read)
+     * @return new arrays in the model's dtype, {@code M [1, Hkv, d, d]}, {@code z [1, Hkv, d]}
+     */
+    public MemoryState writeMemory(MemoryState memory) {
+        loadMemory(memory);
+        boolean delta = config.memoryUpdate() == dev.infini.samediff.MemoryUpdate.DELTA;
+        INDArray[] m = new INDArray[d.nl()], z = new INDArray[d.nl()];
+        for (int l = 0; l < d.nl(); l++) {
+            double[] mo = memM[l].clone(), zo = memZ[l].clone();
+            for (int kv = 0; kv < d.kv(); kv++) {
+                writeHead(l, kv, delta, mo, zo);
+            }
+            m[l] = org.nd4j.linalg.factory.Nd4j.create(mo, new long[] {1, d.kv(), d.hd(), d.hd()}, DataType.DOUBLE)
+                    .castTo(dtype);
+            z[l] = org.nd4j.linalg.factory.Nd4j.create(zo, new long[] {1, d.kv(), d.hd()}, DataType.DOUBLE).castTo(dtype);
+        }
+        return new MemoryState(m, z);
+    }
+
+    /** Adds KV head {@code kv}'s write of layer {@code l} into {@code mo [Hkv*d*d]}, {@code zo [Hkv*d]}. */
+    private void writeHead(int l, int kv, boolean delta, double[] mo, double[] zo) {
+        int hd = d.hd(), base = kv * d.s() * hd, mBase = kv * hd * hd, zBase = kv * hd;
+        double[] m = memM[l], z = memZ[l], sk = cacheSk[l], vs = cacheV[l], val = new double[hd];
+        for (int t = 0; t < d.s(); t++) {
+            int o = base + t * hd;
+            System.arraycopy(vs, o, val, 0, hd);
+            if (delta) {                                   // V - sigma(K) M / (sigma(K) z + eps), M before the write
+                double den = InfiniAttention.EPS;
+                for (int i = 0; i < hd; i++) {
+                    den += sk[o + i] * z[zBase + i];
+                }
+                for (int i = 0; i < hd; i++) {
+                    double c = sk[o + i] / den;
+                    for (int j = 0, r = mBase + i * hd; j < hd; j++) {
+                        val[j] -= c * m[r + j];
+                    }
+                }
+            }
+            for (int i = 0; i < hd; i++) {                 // M' += sigma(K_t)^T value_t, z' += sigma(K_t)
+                double s = sk[o + i];
+                zo[zBase + i] += s;
+                for (int j = 0, r = mBase + i * hd; j < hd; j++) {
+                    mo[r + j] += s * val[j];
+                }
+            }
+        }
+    }
+
     /** Bytes of this engine's cache and memory copy (fixed at construction). */
     public long stateBytes() {
         long n = 0;
         for (int l = 0; l < d.nl(); l++) {
-            n += cacheK[l].length + cacheV[l].length + memM[l].length + memZ[l].length;
+            n += cacheK[l].length + cacheV[l].length + cacheSk[l].length + memM[l].length + memZ[l].length;
         }
         return n * Double.BYTES;
     }
@@ -166,11 +223,12 @@ public final class FastStep {
         matvec(d.kvd(), d.dm(), h, w(TensorNames.kProj(l)), 0, k);       // k = h Wk^T  [1, Hkv*d]
         matvec(d.kvd(), d.dm(), h, w(TensorNames.vProj(l)), 0, v);       // v = h Wv^T  [1, Hkv*d]
         double[] qr = toArray(q), kr = toArray(k), vr = toArray(v);
-        double[] qRope = rope(qr, d.h(), pos), kRope = rope(kr, d.kv(), pos);
+        double[] qRope = rope(qr, d.h(), pos), kRope = rope(kr, d.kv(), pos), sk = sigma(kr);
         int hd = d.hd(), slot = pos * hd, perHead = d.s() * hd;
         for (int kv = 0; kv < d.kv(); kv++) {                                   // append to the cache
             System.arraycopy(kRope, kv * hd, cacheK[l], kv * perHead + slot, hd);
             System.arraycopy(vr, kv * hd, cacheV[l], kv * perHead + slot, hd);
+            System.arraycopy(sk, kv * hd, cacheSk[l], kv * perHead + slot, hd);
         }
         double[] out = new double[d.qd()], sq = sigma(qr);
         double[] gates = FastAttention.gates(w(TensorNames.gate(l)), d.h());
