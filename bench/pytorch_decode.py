@@ -6,8 +6,9 @@ The algorithm is StreamingDecoder's (docs/generation.md): the context is fed seg
 writes the memory, arXiv 2404.07143 eq. 4), then greedy decoding one token at a time: the new token's query
 attends over a KV cache of the current segment (RoPE'd keys, values; positions restart at 0 per segment) plus
 itself, reads the memory of the earlier segments A_mem = sigma(Q) M / (sigma(Q) z + 1e-6) (eq. 3, Q before RoPE,
-sigma = ELU + 1), and the gate mixes the two (eq. 6); when the segment fills, the segment forward runs over its
-tokens from the memory before it and returns the next memory, and the cache starts over.
+sigma = ELU + 1), and the gate mixes the two (eq. 6); when the segment fills, the memory is written from the
+sigma(K) and V cached by its steps, M' = M + sigma(K)^T V, z' = z + sum_t sigma(K_t) (eq. 4, linear rule; what
+FastStep.writeMemory does, equal to a segment forward's memory), and the cache starts over.
 
 Model: the tiny preset shape of bench/pytorch_reference.py (Gemma, vocab 260, hidden 256, 4 layers, 4 heads,
 1 KV head, head_dim 64, MLP 1024, segment 256, linear memory), random weights, batch 1, float32.
@@ -41,6 +42,7 @@ class Decoder:
         self.mems = [(torch.zeros(1, self.kv, self.hd, self.hd), torch.zeros(1, self.kv, self.hd)) for _ in model.blocks]
         self.ck = [torch.zeros(self.kv, segment, self.hd) for _ in model.blocks]
         self.cv = [torch.zeros(self.kv, segment, self.hd) for _ in model.blocks]
+        self.csk = [torch.zeros(self.kv, segment, self.hd) for _ in model.blocks]   # sigma(K) for the memory write
         self.tokens, self.filled = [], 0
         inv = blk.theta ** (-torch.arange(0, self.hd // 2, dtype=torch.float32) * 2 / self.hd)
         ang = torch.arange(segment, dtype=torch.float32)[:, None] * inv[None, :]
@@ -72,6 +74,7 @@ class Decoder:
             k = at.k(hn).view(self.kv, self.hd)
             self.ck[l][:, pos] = self.rope(k, pos)
             self.cv[l][:, pos] = at.v(hn).view(self.kv, self.hd)
+            self.csk[l][:, pos] = F.elu(k) + 1
             qr = self.rope(q, pos).view(self.kv, g, self.hd)                 # query heads grouped per KV head
             p = torch.softmax(qr @ self.ck[l][:, :pos + 1].transpose(1, 2) / math.sqrt(self.hd), dim=-1)
             a_dot = (p @ self.cv[l][:, :pos + 1]).reshape(self.h, self.hd)
@@ -84,14 +87,16 @@ class Decoder:
         logits = self.m.norm(x) @ self.m.emb.weight.t()
         self.tokens.append(token)
         self.filled += 1
-        if self.filled == self.seg:                                          # the segment into memory
-            _, self.mems = self.m(torch.tensor([self.tokens]), self.mems)
+        if self.filled == self.seg:                                          # the segment into memory (eq. 4)
+            self.mems = [(mem + (sk.transpose(1, 2) @ v).unsqueeze(0), z + sk.sum(1).unsqueeze(0))
+                         for (mem, z), sk, v in zip(self.mems, self.csk, self.cv)]
             self.tokens, self.filled = [], 0
         return logits
 
 
 def check(model, segment):
-    """Max relative error of step logits against the segment-by-segment forward pass over 2.5 segments."""
+    """Max relative error of step logits (memory written from the cache) against the segment-by-segment forward pass
+    over 2.5 segments."""
     ids = torch.randint(0, 256, (int(2.5 * segment),)).tolist()
     dec, worst = Decoder(model, segment), 0.0
     mems = [(torch.zeros(1, dec.kv, dec.hd, dec.hd), torch.zeros(1, dec.kv, dec.hd)) for _ in model.blocks]
