@@ -114,7 +114,8 @@ def check(model, segment):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--context", type=int, default=1024, help="tokens fed before decoding")
-    ap.add_argument("--tokens", type=int, default=512, help="tokens decoded and timed (after 16 warm-up tokens)")
+    ap.add_argument("--tokens", type=int, default=512, help="tokens decoded and timed (after the warm-up)")
+    ap.add_argument("--warmup", type=int, default=256, help="tokens decoded before timing")
     ap.add_argument("--segment", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check", action="store_true", help="first check step logits against the full forward pass")
@@ -129,14 +130,14 @@ def main():
         err = check(model, a.segment) if a.check else None
         dec = Decoder(model, a.segment)
         logits = dec.feed(torch.randint(0, 256, (a.context,)).tolist())
-        for _ in range(16):                                                  # warm-up
+        for _ in range(a.warmup):                                            # warm-up
             logits = dec.step(int(logits.argmax()))
         t0 = time.perf_counter()
         for _ in range(a.tokens):
             logits = dec.step(int(logits.argmax()))
         secs = time.perf_counter() - t0
     out = {"bench": "pytorch-decode", "torch": torch.__version__, "threads": a.threads, "context": a.context,
-           "tokens": a.tokens, "segment": a.segment, "tokens_per_s": round(a.tokens / secs, 1)}
+           "warmup": a.warmup, "tokens": a.tokens, "segment": a.segment, "tokens_per_s": round(a.tokens / secs, 1)}
     if err is not None:
         out["check_max_rel_error"] = err
     print(json.dumps(out))

@@ -28,10 +28,12 @@ bench/results/side-by-side.jsonl), and a Markdown table on stdout.
 --decode compares token-by-token decoding instead (the tiny preset shape, greedy, batch 1, after a 1K-token
 context): bench/pytorch_decode.py (StreamingDecoder's algorithm in PyTorch: a KV cache of the current segment, the
 memory read at every step, written when a segment fills) against `./infini bench decode` with each --kernels entry
-(default fast,samediff), alternating --rounds times; medians and the ratio to PyTorch, in
+(default fast,samediff), each after --warmup untimed tokens (default 256, both systems), alternating --rounds
+times; medians and the ratio to PyTorch, in
 bench/results/side-by-side-decode.jsonl unless --out says otherwise.
 
     python3 bench/side_by_side.py --decode [--rounds 3] [--kernels fast,samediff] [--context 1024] [--tokens 512]
+        [--warmup 256]
 """
 import argparse
 import json
@@ -130,7 +132,7 @@ def decode_main(a, sgemm, load):
     """--decode: PyTorch's decode loop and ours (each kernel) alternate --rounds times; medians and ratios."""
     out = a.out or os.path.join(ROOT, "bench", "results", "side-by-side-decode.jsonl")
     kernels = a.kernels.split(",")
-    common = ["--context", str(a.context), "--tokens", str(a.tokens)]
+    common = ["--context", str(a.context), "--tokens", str(a.tokens), "--warmup", str(a.warmup)]
     systems = [("pytorch", [PYTHON, "bench/pytorch_decode.py", "--threads", "2"] + common)]
     systems += [(k, ["./infini", "bench", "decode", "--preset", "tiny", "--kernel", k] + common) for k in kernels]
     meta = {"kind": "machine", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch_sgemm_gflops_n1024": round(sgemm, 1),
@@ -148,7 +150,7 @@ def decode_main(a, sgemm, load):
             print(json.dumps({k: v for k, v in row.items() if k != "raw"}), file=sys.stderr)
     mp = statistics.median(tps["pytorch"])
     summary = [{"kind": "summary", "bench": "decode", "kernel": k, "rounds": a.rounds, "context": a.context,
-                "tokens": a.tokens, "pytorch_tokens_per_s": mp, "infini_tokens_per_s": statistics.median(tps[k]),
+                "warmup": a.warmup, "tokens": a.tokens, "pytorch_tokens_per_s": mp, "infini_tokens_per_s": statistics.median(tps[k]),
                 "ratio": round(statistics.median(tps[k]) / mp, 3),
                 "load_average_1m_after": round(os.getloadavg()[0], 2)} for k in kernels]
     os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -160,7 +162,7 @@ def decode_main(a, sgemm, load):
     for r in summary:
         print(f"| kernel {r['kernel']} | {r['infini_tokens_per_s']:,} | {r['pytorch_tokens_per_s']:,} | "
               f"**{r['ratio']:.2f}** |")
-    print(f"\n{a.rounds} alternating rounds of {a.tokens} decoded tokens, medians; load average {load:.2f} before; "
+    print(f"\n{a.rounds} alternating rounds of {a.tokens} decoded tokens after {a.warmup} untimed ones, medians; load average {load:.2f} before; "
           f"results in {os.path.relpath(out, ROOT)}")
 
 
@@ -170,6 +172,7 @@ def main():
     ap.add_argument("--kernels", default="fast,samediff", help="--decode: our kernels to run")
     ap.add_argument("--context", type=int, default=1024, help="--decode: tokens fed before decoding")
     ap.add_argument("--tokens", type=int, default=512, help="--decode: tokens decoded and timed per run")
+    ap.add_argument("--warmup", type=int, default=256, help="--decode: tokens decoded before timing (JIT warm-up)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shapes", default="A,B,C")
     ap.add_argument("--modes", default="truncated,full")

@@ -174,8 +174,9 @@ final class BenchCommand implements Runnable {
 
     /**
      * {@code bench decode}: greedy token-by-token decoding with {@link dev.infini.samediff.decode.StreamingDecoder}
-     * after a context of random byte tokens, the same loop as bench/pytorch_decode.py: feed the context, 16
-     * warm-up tokens, then {@code --tokens} timed steps (memory written whenever a segment fills).
+     * after a context of random byte tokens, the same loop as bench/pytorch_decode.py: feed the context, decode
+     * {@code --warmup} tokens (the JIT compiles the step's loops: the first 256 run ~3x slower), then {@code --tokens}
+     * timed steps (memory written whenever a segment fills).
      */
     @Command(name = "decode", mixinStandardHelpOptions = true,
             description = "Greedy decoding after a context of random byte tokens; prints a JSON line with tokens/s.")
@@ -183,6 +184,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--preset", defaultValue = "tiny") String preset;
         @Option(names = "--context", defaultValue = "1024", description = "Tokens fed before decoding.") int context;
         @Option(names = "--tokens", defaultValue = "512", description = "Tokens decoded and timed.") int tokens;
+        @Option(names = "--warmup", defaultValue = "256", description = "Tokens decoded before timing.") int warmup;
         @Option(names = "--kernel", description = "fast or samediff (default: the fastest that runs here).")
         String kernel;
 
@@ -202,7 +204,7 @@ final class BenchCommand implements Runnable {
             long t0 = System.nanoTime();
             org.nd4j.linalg.api.ndarray.INDArray logits = dec.feed(ctx);
             double prefill = context / ((System.nanoTime() - t0) / 1e9);
-            for (int i = 0; i < 16; i++) {                       // warm-up (builds the step graph with samediff)
+            for (int i = 0; i < warmup; i++) {                   // warm-up (JIT; the step graph with samediff)
                 logits = dec.step(dev.infini.samediff.decode.Sampler.argmax(logits.toDoubleVector()));
             }
             t0 = System.nanoTime();
@@ -212,7 +214,7 @@ final class BenchCommand implements Runnable {
             double secs = (System.nanoTime() - t0) / 1e9;
             ObjectNode n = new ObjectMapper().createObjectNode();
             n.put("bench", "decode").put("kernel", model.kernel().key()).put("preset", preset)
-                    .put("context", context).put("tokens", tokens).put("segment", c.segmentSize())
+                    .put("context", context).put("warmup", warmup).put("tokens", tokens).put("segment", c.segmentSize())
                     .put("tokens_per_s", Math.round(10 * tokens / secs) / 10.0)
                     .put("prefill_tokens_per_s", Math.round(prefill)).put("state_bytes", dec.stateBytes());
             System.out.println(n);
