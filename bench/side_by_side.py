@@ -24,6 +24,16 @@ Output: one JSON line per run and one summary line per (shape, mode) in --out (d
 bench/results/side-by-side.jsonl), and a Markdown table on stdout.
 
     python3 bench/side_by_side.py [--rounds 3] [--shapes A,B,C] [--modes truncated,full] [--out FILE]
+
+--decode compares token-by-token decoding instead (the tiny preset shape, greedy, batch 1, after a 1K-token
+context): bench/pytorch_decode.py (StreamingDecoder's algorithm in PyTorch: a KV cache of the current segment, the
+memory read at every step, written when a segment fills) against `./infini bench decode` with each --kernels entry
+(default fast,samediff), each after --warmup untimed tokens (default 256, both systems), alternating --rounds
+times; medians and the ratio to PyTorch, in
+bench/results/side-by-side-decode.jsonl unless --out says otherwise.
+
+    python3 bench/side_by_side.py --decode [--rounds 3] [--kernels fast,samediff] [--context 1024] [--tokens 512]
+        [--warmup 256]
 """
 import argparse
 import json
@@ -118,12 +128,55 @@ def run_infini(s, mode):
     return run_json(["./infini", "bench", "train", "--preset", "tiny", "--memory-gradient", mode] + shape_args(s))
 
 
+def decode_main(a, sgemm, load):
+    """--decode: PyTorch's decode loop and ours (each kernel) alternate --rounds times; medians and ratios."""
+    out = a.out or os.path.join(ROOT, "bench", "results", "side-by-side-decode.jsonl")
+    kernels = a.kernels.split(",")
+    common = ["--context", str(a.context), "--tokens", str(a.tokens), "--warmup", str(a.warmup)]
+    systems = [("pytorch", [PYTHON, "bench/pytorch_decode.py", "--threads", "2"] + common)]
+    systems += [(k, ["./infini", "bench", "decode", "--preset", "tiny", "--kernel", k] + common) for k in kernels]
+    meta = {"kind": "machine", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch_sgemm_gflops_n1024": round(sgemm, 1),
+            "load_average_1m": round(load, 2), "cpus": os.cpu_count(), "bench": "decode",
+            "env": {k: ENV[k] for k in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}}
+    rows, tps = [meta], {name: [] for name, _ in systems}
+    print(json.dumps(meta), file=sys.stderr)
+    for r in range(a.rounds):
+        for name, cmd in systems:
+            res = run_json(cmd)
+            tps[name].append(res["tokens_per_s"])
+            row = {"kind": "run", "system": "pytorch" if name == "pytorch" else "infini", "kernel": name,
+                   "round": r + 1, "tokens_per_s": res["tokens_per_s"], "raw": res}
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "raw"}), file=sys.stderr)
+    mp = statistics.median(tps["pytorch"])
+    summary = [{"kind": "summary", "bench": "decode", "kernel": k, "rounds": a.rounds, "context": a.context,
+                "warmup": a.warmup, "tokens": a.tokens, "pytorch_tokens_per_s": mp, "infini_tokens_per_s": statistics.median(tps[k]),
+                "ratio": round(statistics.median(tps[k]) / mp, 3),
+                "load_average_1m_after": round(os.getloadavg()[0], 2)} for k in kernels]
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        for r in rows + summary:
+            f.write(json.dumps(r) + "\n")
+    print("| decoding (tiny, greedy, after %d tokens) | this project (tokens/s) | PyTorch (tokens/s) | ratio |" % a.context)
+    print("|---|---|---|---|")
+    for r in summary:
+        print(f"| kernel {r['kernel']} | {r['infini_tokens_per_s']:,} | {r['pytorch_tokens_per_s']:,} | "
+              f"**{r['ratio']:.2f}** |")
+    print(f"\n{a.rounds} alternating rounds of {a.tokens} decoded tokens after {a.warmup} untimed ones, medians; load average {load:.2f} before; "
+          f"results in {os.path.relpath(out, ROOT)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--decode", action="store_true", help="compare token-by-token decoding instead of training")
+    ap.add_argument("--kernels", default="fast,samediff", help="--decode: our kernels to run")
+    ap.add_argument("--context", type=int, default=1024, help="--decode: tokens fed before decoding")
+    ap.add_argument("--tokens", type=int, default=512, help="--decode: tokens decoded and timed per run")
+    ap.add_argument("--warmup", type=int, default=256, help="--decode: tokens decoded before timing (JIT warm-up)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shapes", default="A,B,C")
     ap.add_argument("--modes", default="truncated,full")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "side-by-side.jsonl"))
+    ap.add_argument("--out", default=None)
     a = ap.parse_args()
     if a.rounds < 3:
         sys.exit("side_by_side: --rounds must be at least 3 (medians of alternating runs)")
@@ -132,6 +185,10 @@ def main():
     if load > 0.5:
         print(f"side_by_side: warning: load average {load:.2f}; compare on a quiet machine", file=sys.stderr)
     subprocess.run(["./infini", "--version"], cwd=ROOT, env=ENV, check=True, capture_output=True)  # build once
+    if a.decode:
+        decode_main(a, sgemm, load)
+        return
+    a.out = a.out or os.path.join(ROOT, "bench", "results", "side-by-side.jsonl")
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     meta = {"kind": "machine", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "torch_sgemm_gflops_n1024": round(sgemm, 1),
             "load_average_1m": round(load, 2), "cpus": os.cpu_count(),

@@ -23,9 +23,11 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 
 /** {@code infini bench}: speed and memory figures (not tests). One configuration per process, so peak RSS is its own. */
-@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BenchCommand.Train.class, BenchCommand.Profile.class},
+@Command(name = "bench", mixinStandardHelpOptions = true, subcommands = {BenchCommand.Train.class, BenchCommand.Profile.class,
+        BenchCommand.Decode.class},
         description = {"Benchmarks: 'bench train' measures training tokens/s and peak resident memory;",
-                "'bench profile' shows where a training step's time goes, per SameDiff op kind."})
+                "'bench profile' shows where a training step's time goes, per SameDiff op kind;",
+                "'bench decode' measures greedy decoding tokens/s after a context."})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -167,6 +169,56 @@ final class BenchCommand implements Runnable {
                 out.add(Math.min(segment, seqLen - s0));
             }
             return out;
+        }
+    }
+
+    /**
+     * {@code bench decode}: greedy token-by-token decoding with {@link dev.infini.samediff.decode.StreamingDecoder}
+     * after a context of random byte tokens, the same loop as bench/pytorch_decode.py: feed the context, decode
+     * {@code --warmup} tokens (the JIT compiles the step's loops: the first 256 run ~3x slower), then {@code --tokens}
+     * timed steps (memory written whenever a segment fills).
+     */
+    @Command(name = "decode", mixinStandardHelpOptions = true,
+            description = "Greedy decoding after a context of random byte tokens; prints a JSON line with tokens/s.")
+    static final class Decode implements Callable<Integer> {
+        @Option(names = "--preset", defaultValue = "tiny") String preset;
+        @Option(names = "--context", defaultValue = "1024", description = "Tokens fed before decoding.") int context;
+        @Option(names = "--tokens", defaultValue = "512", description = "Tokens decoded and timed.") int tokens;
+        @Option(names = "--warmup", defaultValue = "256", description = "Tokens decoded before timing.") int warmup;
+        @Option(names = "--kernel", description = "fast or samediff (default: the fastest that runs here).")
+        String kernel;
+
+        @Override
+        public Integer call() {
+            InfiniConfig c = Presets.get(preset);
+            InfiniModel model = InfiniModel.random(c, 1);
+            if (kernel != null) {
+                model.kernel(SegmentKernel.parse(kernel));
+            }
+            Random rnd = new Random(2);
+            int[] ctx = new int[context];
+            for (int i = 0; i < ctx.length; i++) {
+                ctx[i] = rnd.nextInt(256);
+            }
+            var dec = new dev.infini.samediff.decode.StreamingDecoder(model);
+            long t0 = System.nanoTime();
+            org.nd4j.linalg.api.ndarray.INDArray logits = dec.feed(ctx);
+            double prefill = context / ((System.nanoTime() - t0) / 1e9);
+            for (int i = 0; i < warmup; i++) {                   // warm-up (JIT; the step graph with samediff)
+                logits = dec.step(dev.infini.samediff.decode.Sampler.argmax(logits.toDoubleVector()));
+            }
+            t0 = System.nanoTime();
+            for (int i = 0; i < tokens; i++) {
+                logits = dec.step(dev.infini.samediff.decode.Sampler.argmax(logits.toDoubleVector()));
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            ObjectNode n = new ObjectMapper().createObjectNode();
+            n.put("bench", "decode").put("kernel", model.kernel().key()).put("preset", preset)
+                    .put("context", context).put("warmup", warmup).put("tokens", tokens).put("segment", c.segmentSize())
+                    .put("tokens_per_s", Math.round(10 * tokens / secs) / 10.0)
+                    .put("prefill_tokens_per_s", Math.round(prefill)).put("state_bytes", dec.stateBytes());
+            System.out.println(n);
+            return 0;
         }
     }
 }

@@ -9,7 +9,9 @@ import java.util.Locale;
  * What computes a segment of the decoder. The SameDiff graph ({@link DecoderGraph}) is the definition; the fast
  * kernel ({@link dev.infini.samediff.fast.FastSegment}) is a hand-written forward and backward of the same
  * function, held equal to the graph by {@code FastSegmentTest} (logits 1e-5, gradients 1e-4 in float; 1e-15 in
- * double; finite differences), and 2-4x faster on a CPU.
+ * double; finite differences), and 2-4x faster on a CPU. With FAST, token-by-token decoding
+ * ({@link dev.infini.samediff.decode.StreamingDecoder}) runs the hand-written step
+ * {@link dev.infini.samediff.fast.FastStep} instead of the decode-step graph.
  */
 public enum SegmentKernel {
     /** The hand-written engine: BLAS products into reused buffers and fused Java loops (ND4J CPU backend only). */

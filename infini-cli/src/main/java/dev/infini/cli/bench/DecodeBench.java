@@ -18,7 +18,7 @@ import java.util.Locale;
 import java.util.Random;
 
 /**
- * Decode speed and memory after a short and a long context: tokens/s of greedy decoding (step graph, one segment
+ * Decode speed and memory after a short and a long context: tokens/s of greedy decoding (FastStep with the default fast kernel, the step graph with samediff; one segment
  * written into memory every {@code segment_size} tokens) with a decoder that has consumed ~1K tokens and one that
  * has consumed ~32K, measured in alternating rounds so that load from other processes hits both alike; resident
  * memory (VmRSS, after a full GC) ND4J's allocated off-heap bytes and the Java heap after each round. Figures only, no pass/fail.

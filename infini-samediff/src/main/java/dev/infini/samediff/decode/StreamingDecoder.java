@@ -5,6 +5,8 @@ import dev.infini.samediff.GraphNames;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
+import dev.infini.samediff.SegmentKernel;
+import dev.infini.samediff.fast.FastStep;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -26,6 +28,12 @@ import java.util.function.IntConsumer;
  * the segment graph runs over its tokens with the memory from before it and returns the next memory; the cache
  * starts over. The logits are therefore those of one full forward pass over the same tokens.
  *
+ * <p>With the fast kernel ({@link InfiniModel#kernel} {@code == FAST} when the decoder is built) {@link #step} runs
+ * the hand-written {@link FastStep} instead of the step graph (same equations, its own cache), a prompt's partial
+ * tail is fed token by token through it, full segments of a prompt go through {@link InfiniModel#forwardSegment} (the
+ * fast segment kernel), and a segment filled by steps is written into memory from the sigma(K) and V FastStep
+ * cached ({@link FastStep#writeMemory}), without a second pass over its tokens; with SAMEDIFF everything runs on the graphs as described above.
+ *
  * <p>Batch 1, not thread-safe.
  */
 public final class StreamingDecoder {
@@ -36,6 +44,7 @@ public final class StreamingDecoder {
     private final int[] segmentTokens;
     private final INDArray[] cacheK;
     private final INDArray[] cacheV;
+    private final FastStep fastStep;       // null with the SameDiff kernel
     private MemoryState memory;
     private int filled;
     private long position;
@@ -49,7 +58,8 @@ public final class StreamingDecoder {
         this.segmentTokens = new int[segment];
         this.cacheK = new INDArray[config.numLayers()];
         this.cacheV = new INDArray[config.numLayers()];
-        for (int i = 0; i < cacheK.length; i++) {
+        this.fastStep = model.kernel() == SegmentKernel.FAST ? FastStep.of(model) : null;
+        for (int i = 0; fastStep == null && i < cacheK.length; i++) {
             cacheK[i] = Nd4j.zeros(dtype, 1, config.numKvHeads(), segment, config.headDim());
             cacheV[i] = Nd4j.zeros(dtype, 1, config.numKvHeads(), segment, config.headDim());
         }
@@ -90,10 +100,10 @@ public final class StreamingDecoder {
 
     /** Bytes held by the decoder's state (memory and cache): the same after 1K and after 1M tokens. */
     public long stateBytes() {
-        long bytes = 0;
+        long bytes = fastStep == null ? 0 : fastStep.stateBytes();
         for (int i = 0; i < cacheK.length; i++) {
-            bytes += (cacheK[i].length() + cacheV[i].length() + memory.m(i).length() + memory.z(i).length())
-                    * dtype.width();
+            long cache = fastStep == null ? cacheK[i].length() + cacheV[i].length() : 0;
+            bytes += (cache + memory.m(i).length() + memory.z(i).length()) * dtype.width();
         }
         return bytes;
     }
@@ -108,6 +118,13 @@ public final class StreamingDecoder {
             throw new IllegalArgumentException("nothing to feed: no token ids");
         }
         checkIds(ids);
+        if (fastStep != null && filled + ids.length < segment) {
+            INDArray last = null;
+            for (int id : ids) {                            // the segment does not fill: token by token
+                last = fastStep(id);
+            }
+            return last;
+        }
         int[] all = new int[filled + ids.length];
         System.arraycopy(segmentTokens, 0, all, 0, filled);
         System.arraycopy(ids, 0, all, filled, ids.length);
@@ -124,7 +141,11 @@ public final class StreamingDecoder {
             last = out.logits().get(NDArrayIndex.point(0), NDArrayIndex.point(segment - 1), NDArrayIndex.all());
         }
         int tail = all.length - start;
-        if (tail > 0) {
+        if (tail > 0 && fastStep != null) {
+            for (int t = start; t < all.length; t++) {      // the partial tail into FastStep's cache
+                last = fastStep(all[t]);
+            }
+        } else if (tail > 0) {
             last = fillCache(Arrays.copyOfRange(all, start, all.length));
         }
         return last.dup();
@@ -158,6 +179,9 @@ public final class StreamingDecoder {
      */
     public INDArray step(int token) {
         checkIds(new int[] {token});
+        if (fastStep != null) {
+            return fastStep(token);
+        }
         int pos = filled;
         DecoderGraph g = model.stepGraph(1);
         Map<String, INDArray> ph = model.memoryPlaceholders(memory);
@@ -185,6 +209,18 @@ public final class StreamingDecoder {
         return logits;
     }
 
+    /** One token through {@link FastStep} at the next slot of the segment; writes the segment when it fills. */
+    private INDArray fastStep(int token) {
+        INDArray logits = fastStep.step(token, filled, memory);
+        segmentTokens[filled] = token;
+        filled++;
+        position++;
+        if (filled == segment) {
+            writeSegment();
+        }
+        return logits;
+    }
+
     /** Logits and every layer's keys and values: what the segment and step graphs hand the cache. */
     private String[] keyValueOutputs() {
         String[] names = new String[1 + 2 * cacheK.length];
@@ -196,10 +232,17 @@ public final class StreamingDecoder {
         return names;
     }
 
-    /** The full segment into memory: the segment graph over its tokens from the memory before it. */
+    /**
+     * The full segment into memory: the segment graph over its tokens from the memory before it, or with the fast
+     * kernel {@link FastStep#writeMemory} from the sigma(K) and V its steps cached (the same memory).
+     */
     private void writeSegment() {
-        INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
-        memory = model.forwardSegment(ids, null, memory).memory();
+        if (fastStep != null) {           // from the keys and values FastStep kept: no second pass over the segment
+            memory = fastStep.writeMemory(memory);
+        } else {
+            INDArray ids = Nd4j.createFromArray(segmentTokens.clone()).reshape(1, segment);
+            memory = model.forwardSegment(ids, null, memory).memory();
+        }
         segmentsWritten++;
         filled = 0;
         // Every written segment, not every 16th: each decode step is a graph call whose session keeps ~20 KB,
