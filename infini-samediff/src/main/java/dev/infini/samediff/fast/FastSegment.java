@@ -16,7 +16,9 @@ import java.util.Map;
  * A hand-written training engine for one segment of the Infini-attention decoder: the same function as the
  * SameDiff training graph ({@link dev.infini.samediff.DecoderGraph#build} with {@code withLoss}), forward and
  * exact backward, on preallocated buffers with BLAS products ({@link Blas}) and fused element-wise loops
- * ({@link Kernels}); each decoder layer is a {@link FastLayer} (the per-layer math lives there). The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
+ * ({@link Kernels}); each decoder layer is a {@link FastLayer} (the per-layer math lives there), the embedding a
+ * {@link FastEmbedding} and the final norm, LM head and loss a {@link FastHead} (shared with the DL4J layers).
+ * The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
  * al. 2024, arXiv 2404.07143; docs/spec.md).
  *
  * <p>One engine serves one batch size, segment length and dtype (float32, or float64 for checks); it reads
@@ -238,7 +240,7 @@ public final class FastSegment {
 
     private void ensureBackwardBuffers() {
         if (scratch == null) {
-            scratch = new Scratch(d, dtype, false);
+            scratch = new Scratch(d, dtype);
             grads = new LinkedHashMap<>();
             for (TensorNames.Spec spec : TensorNames.all(config)) {
                 grads.put(spec.name(), Buf.zeros(dtype, spec.shape()));
