@@ -151,7 +151,7 @@ public final class FastLayer {
                                                INDArray dmNext, INDArray dzNext) {
         MemoryState next = runStandalone(x, mask, memory);
         if (scratch == null) {
-            scratch = new Scratch(d, dtype, false);
+            scratch = new Scratch(d, dtype);
             grads = new LinkedHashMap<>();
             String prefix = TensorNames.layer(layer, "");
             for (TensorNames.Spec spec : TensorNames.all(config)) {

@@ -3,7 +3,6 @@ package dev.infini.samediff.fast;
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryState;
-import dev.infini.samediff.ModelFamily;
 import dev.infini.samediff.TensorNames;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -17,7 +16,9 @@ import java.util.Map;
  * A hand-written training engine for one segment of the Infini-attention decoder: the same function as the
  * SameDiff training graph ({@link dev.infini.samediff.DecoderGraph#build} with {@code withLoss}), forward and
  * exact backward, on preallocated buffers with BLAS products ({@link Blas}) and fused element-wise loops
- * ({@link Kernels}); each decoder layer is a {@link FastLayer} (the per-layer math lives there). The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
+ * ({@link Kernels}); each decoder layer is a {@link FastLayer} (the per-layer math lives there), the embedding a
+ * {@link FastEmbedding} and the final norm, LM head and loss a {@link FastHead} (shared with the DL4J layers).
+ * The equations are those of {@link dev.infini.samediff.InfiniAttention} (Munkhdalai et
  * al. 2024, arXiv 2404.07143; docs/spec.md).
  *
  * <p>One engine serves one batch size, segment length and dtype (float32, or float64 for checks); it reads
@@ -40,13 +41,10 @@ public final class FastSegment {
     private final Map<String, INDArray> weights;
     private final DataType dtype;
     private final Dims d;
-    private final boolean gemma;
     private final Buf[] xs;               // [L+1][N, D]: input of layer l; xs[L] enters the final norm
     private final FastLayer[] layers;     // the per-layer math, sharing the rotary tables and weights
-    private final Buf invF;               // [N]
-    private final Buf hf;                 // [N, D]
-    private final Buf logits;             // [N, V]
-    private final double[] lse;           // [N]   log-sum-exp of each logits row
+    private final FastEmbedding embedding; // x_0 = E[ids] (scaled for Gemma), shared with the DL4J layer
+    private final FastHead head;           // final norm, logits [N, V] and NLL, shared with the DL4J layer
     private Scratch scratch;
     private Map<String, Buf> grads;
     private final WeightBufs weightBufs;
@@ -69,7 +67,6 @@ public final class FastSegment {
         this.weights = weights;
         this.dtype = dtype;
         this.d = Dims.of(config, batch, seqLen);
-        this.gemma = config.family() == ModelFamily.GEMMA;
         this.weightBufs = new WeightBufs(weights, dtype);
         double[] cos = new double[seqLen * d.hd()], sin = new double[seqLen * d.hd()];
         FastLayer.ropeTables(config, seqLen, cos, sin);
@@ -81,10 +78,8 @@ public final class FastSegment {
         for (int l = 0; l < d.nl(); l++) {
             layers[l] = new FastLayer(config, l, weightBufs, d, dtype, cos, sin);
         }
-        invF = Buf.zeros(dtype, d.n());
-        hf = Buf.zeros(dtype, d.n(), d.dm());
-        logits = Buf.zeros(dtype, d.n(), d.voc());
-        lse = new double[d.n()];
+        embedding = new FastEmbedding(config, dtype);
+        head = new FastHead(config, d.n(), dtype);
     }
 
     /** An engine over a model's own weights, in the model's dtype. */
@@ -133,7 +128,7 @@ public final class FastSegment {
      */
     public synchronized Forward forward(INDArray ids, INDArray mask, MemoryState memory) {
         MemoryState next = run(ids, mask, memory);
-        INDArray out = logits.arr.dup().reshape(d.b(), d.s(), d.voc());
+        INDArray out = head.logits.arr.dup().reshape(d.b(), d.s(), d.voc());
         return new Forward(out, next);
     }
 
@@ -200,80 +195,30 @@ public final class FastSegment {
             mOut[l] = mo.arr;
             zOut[l] = zo.arr;
         }
-        Kernels.rmsNorm(xs[d.nl()], w(TensorNames.FINAL_NORM), gemma, config.rmsNormEps(), d.n(), d.dm(), invF, hf);
-        Blas.xwt(d.n(), d.voc(), d.dm(), hf, w(headName()), 0, logits);          // logits = h_f W_head^T  [N, V]
+        head.forward(xs[d.nl()], w(TensorNames.FINAL_NORM), w(headName()));   // logits = h_f W_head^T  [N, V]
         return new MemoryState(mOut, zOut);
     }
 
-    /** {@code x_0 = E[ids]} (times sqrt(D) for Gemma), the graph's one-hot x E. */
+    /** {@code x_0 = E[ids]} (times sqrt(D) for Gemma), the graph's one-hot x E ({@link FastEmbedding}). */
     private void embed() {
-        Buf e = w(TensorNames.EMBED);
-        double scale = gemma ? Math.sqrt(d.dm()) : 1.0;
-        Buf x = xs[0];
-        for (int r = 0; r < d.n(); r++) {
-            int src = ids[r] * d.dm(), dst = r * d.dm();
-            for (int j = 0; j < d.dm(); j++) {
-                x.set(dst + j, e.get(src + j) * scale);
-            }
-        }
+        embedding.forward(ids, w(TensorNames.EMBED), xs[0]);
     }
 
     /**
-     * {@code NLL_SUM = -sum_n w_n log softmax(logits_n)[y_n]}; with {@code gradient}, writes
-     * {@code dlogits = w_n (softmax(logits_n) - onehot(y_n))} into the scratch.
+     * {@code NLL_SUM = -sum_n w_n log softmax(logits_n)[y_n]}; with {@code gradient}, keeps
+     * {@code dlogits = w_n (softmax(logits_n) - onehot(y_n))} in the head ({@link FastHead#nll}).
      */
     private double nllAndGradient(int[] y, double[] w, boolean gradient) {
         if (gradient) {
             ensureBackwardBuffers();
         }
-        int v = d.voc();
-        for (int r = 0; r < d.n(); r++) {
-            if (w[r] != 0 && (y[r] < 0 || y[r] >= v)) {
-                throw new IllegalArgumentException("label " + y[r] + " is outside the vocabulary [0, " + v + ")");
-            }
-        }
-        double[] nll = new double[1];
-        Par.range(d.n(), (long) d.n() * v, (from, to) -> {
-            double[] row = new double[v], part = new double[1];
-            float[] tmp = new float[v];
-            for (int r = from; r < to; r++) {
-                logits.read(r * v, row, v, tmp);
-                double max = Double.NEGATIVE_INFINITY, sum = 0;
-                for (int j = 0; j < v; j++) {
-                    max = Math.max(max, row[j]);
-                }
-                for (int j = 0; j < v; j++) {
-                    sum += Math.exp(row[j] - max);
-                }
-                lse[r] = max + Math.log(sum);
-                if (w[r] != 0) {
-                    part[0] -= w[r] * (row[y[r]] - lse[r]);
-                }
-                if (gradient) {                    // dlogits = w (softmax - onehot(y))
-                    if (w[r] == 0) {
-                        java.util.Arrays.fill(row, 0.0);
-                    } else {
-                        for (int j = 0; j < v; j++) {
-                            row[j] = w[r] * Math.exp(row[j] - lse[r]);
-                        }
-                        row[y[r]] -= w[r];
-                    }
-                    scratch.dlogits.write(r * v, row, v, tmp);
-                }
-            }
-            Kernels.addInto(nll, part);
-        });
-        return nll[0];
+        return head.nll(y, w, gradient);
     }
 
     /** LM head and final norm backward: {@code dW_head = dlogits^T h_f}, then {@code dx} of the last layer's output. */
     private void backwardHead() {
-        Scratch sc = scratch;
-        int n = d.n();
-        Blas.atb(d.voc(), d.dm(), n, sc.dlogits, hf, 0, grads.get(headName()));
-        Blas.xw(n, d.dm(), d.voc(), sc.dlogits, w(headName()), 0, sc.dhf);
-        Kernels.rmsNormBackward(xs[d.nl()], invF, w(TensorNames.FINAL_NORM), gemma, sc.dhf, n, d.dm(),
-                grads.get(TensorNames.FINAL_NORM), sc.dx, false);
+        head.backward(xs[d.nl()], w(TensorNames.FINAL_NORM), w(headName()), grads.get(TensorNames.FINAL_NORM),
+                grads.get(headName()), scratch.dx);
     }
 
     /** {@code dE[ids[n]] += dx_0[n] * scale}, on top of the tied head's gradient (or of zero). */
@@ -282,13 +227,7 @@ public final class FastSegment {
         if (!config.tieWordEmbeddings()) {
             de.zero();
         }
-        double scale = gemma ? Math.sqrt(d.dm()) : 1.0;
-        for (int r = 0; r < d.n(); r++) {
-            int dst = ids[r] * d.dm(), src = r * d.dm();
-            for (int j = 0; j < d.dm(); j++) {
-                de.add(dst + j, scratch.dx.get(src + j) * scale);
-            }
-        }
+        embedding.backward(ids, scratch.dx, de);
     }
 
     private String headName() {
@@ -301,7 +240,7 @@ public final class FastSegment {
 
     private void ensureBackwardBuffers() {
         if (scratch == null) {
-            scratch = new Scratch(d, dtype, true);
+            scratch = new Scratch(d, dtype);
             grads = new LinkedHashMap<>();
             for (TensorNames.Spec spec : TensorNames.all(config)) {
                 grads.put(spec.name(), Buf.zeros(dtype, spec.shape()));

@@ -21,11 +21,9 @@ final class Scratch {
     final Buf dvalue;  // [N, Hkv*d]
     final Buf dp;      // [B, S, H, S] d(probs), then d(scores)
     final double[] dden;  // [N*H]
-    final Buf dlogits; // [N, V]   null without the head
-    final Buf dhf;     // [N, D]   null without the head
 
-    /** @param head whether the LM head's buffers are wanted (a whole decoder; not one layer) */
-    Scratch(Dims d, DataType t, boolean head) {
+    /** Buffers for one layer's backward (the head's are {@link FastHead}'s own). */
+    Scratch(Dims d, DataType t) {
         dx = Buf.zeros(t, d.n(), d.dm());
         dh = Buf.zeros(t, d.n(), d.dm());
         dgt = Buf.zeros(t, d.n(), d.im());
@@ -43,7 +41,5 @@ final class Scratch {
         dvalue = Buf.zeros(t, d.n(), d.kvd());
         dp = Buf.zeros(t, d.b(), d.s(), d.h(), d.s());
         dden = new double[d.n() * d.h()];
-        dlogits = head ? Buf.zeros(t, d.n(), d.voc()) : null;
-        dhf = head ? Buf.zeros(t, d.n(), d.dm()) : null;
     }
 }

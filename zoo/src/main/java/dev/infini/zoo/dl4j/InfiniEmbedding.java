@@ -2,6 +2,8 @@ package dev.infini.zoo.dl4j;
 
 import dev.infini.samediff.DecoderBlocks;
 import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.SegmentKernel;
+import dev.infini.samediff.fast.FastEmbedding;
 import dev.infini.samediff.TensorNames;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.gradient.Gradient;
@@ -27,9 +29,16 @@ import java.util.Map;
  * states {@code [B, T, D]}, through {@link DecoderBlocks#embed} (Gemma's sqrt(D) scaling included).
  * Parameter {@code E} = {@code model.embed_tokens.weight}. With a tied head, the head layer's copy of
  * {@code E} and this one receive the same summed gradient (see {@link TiedHead}).
+ *
+ * <p>The {@code kernel}: {@link SegmentKernel#FAST}, the fast kernel's {@link FastEmbedding} (the same code as
+ * {@code FastSegment}); {@link SegmentKernel#SAMEDIFF}, the layer graph; unset (null),
+ * {@link SegmentKernel#defaultFor} the network's dtype.
  */
 public class InfiniEmbedding extends InfiniLayerConf {
     public static final String E = "E";
+
+    /** The kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
+    private SegmentKernel kernel;
 
     public InfiniEmbedding() {
     }
@@ -44,6 +53,27 @@ public class InfiniEmbedding extends InfiniLayerConf {
         return select(Map.of(E, TensorNames.EMBED));
     }
 
+    /** The kernel; null (the default) means {@link SegmentKernel#defaultFor}. */
+    public SegmentKernel getKernel() { return kernel; }
+    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
+
+    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
+    public SegmentKernel kernelFor(DataType dtype) {
+        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
+        k.check(dtype);
+        return k;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return super.equals(o) && o instanceof InfiniEmbedding b && b.kernel == kernel;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * super.hashCode() + java.util.Objects.hashCode(kernel);
+    }
+
     @Override
     InfiniLayerImpl<?> newImpl(NeuralNetConfiguration conf, DataType dtype) {
         return new Impl(conf, dtype);
@@ -52,6 +82,10 @@ public class InfiniEmbedding extends InfiniLayerConf {
     static final class Impl extends InfiniLayerImpl<InfiniEmbedding> {
         Impl(NeuralNetConfiguration conf, DataType dtype) {
             super(conf, dtype);
+        }
+
+        private boolean fast() {
+            return lc().kernelFor(dataType) == SegmentKernel.FAST;
         }
 
         private SameDiff graphFor(long n, boolean training) {
@@ -87,9 +121,12 @@ public class InfiniEmbedding extends InfiniLayerConf {
             INDArray x;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray ids = flatIds();
-                SameDiff sd = graphFor(ids.length(), training);
-                x = sd.output(Map.of("ids", ids), "out").get("out")
-                        .reshape(input.size(0), input.size(1), model().hiddenSize());
+                if (fast()) {           // x [B*T, D], a new array
+                    x = new FastEmbedding(model(), dataType).forward(getParam(E), ids.toIntVector());
+                } else {
+                    x = graphFor(ids.length(), training).output(Map.of("ids", ids), "out").get("out");
+                }
+                x = x.reshape(input.size(0), input.size(1), model().hiddenSize());
             }
             return out(mgr, ArrayType.ACTIVATIONS, x);
         }
@@ -100,10 +137,14 @@ public class InfiniEmbedding extends InfiniLayerConf {
             Gradient g;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray ids = flatIds();
-                SameDiff sd = graphFor(ids.length(), true);
                 INDArray eps = epsilon.castTo(dataType).reshape(ids.length(), model().hiddenSize());
-                Map<String, INDArray> grads = gradients(sd, Map.of("ids", ids, "out.grad", eps), List.of(),
-                        List.of(TensorNames.EMBED));
+                Map<String, INDArray> grads;
+                if (fast()) {           // dE [V, D]
+                    grads = Map.of(TensorNames.EMBED, new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps));
+                } else {
+                    grads = gradients(graphFor(ids.length(), true), Map.of("ids", ids, "out.grad", eps), List.of(),
+                            List.of(TensorNames.EMBED));
+                }
                 g = gradient(grads, 1.0);
                 TiedHead.collect(gradientView(E));
             }

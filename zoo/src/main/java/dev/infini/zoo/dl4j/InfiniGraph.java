@@ -68,7 +68,7 @@ public final class InfiniGraph {
         public Options initStd(double s) { this.initStd = s; return this; }
         public Options gateInit(double g) { this.gateInit = g; return this; }
         /**
-         * What computes each decoder layer's segments ({@link InfiniDecoderBlock#getKernel}); null (default):
+         * What computes the embedding, each decoder layer's segments and the head ({@link InfiniDecoderBlock#getKernel}); null (default):
          * {@link SegmentKernel#defaultFor} the dtype, FAST on the CPU backend.
          */
         public Options kernel(SegmentKernel k) { this.kernel = k; return this; }
@@ -89,7 +89,9 @@ public final class InfiniGraph {
                 .inferenceWorkspaceMode(WorkspaceMode.NONE)
                 .graphBuilder()
                 .addInputs(INPUT);
-        gb.addLayer(EMBED, new InfiniEmbedding(EMBED, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit), INPUT);
+        InfiniEmbedding embedding = new InfiniEmbedding(EMBED, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit);
+        embedding.setKernel(o.kernel);
+        gb.addLayer(EMBED, embedding, INPUT);
         String prev = EMBED;
         for (int i = 0; i < c.numLayers(); i++) {
             InfiniDecoderBlock block = new InfiniDecoderBlock(layerName(i), c, i, o.segmentSize, o.checkpointing,
@@ -98,7 +100,9 @@ public final class InfiniGraph {
             gb.addLayer(layerName(i), block, prev);
             prev = layerName(i);
         }
-        gb.addLayer(HEAD, new InfiniLmHead(HEAD, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit), prev);
+        InfiniLmHead head = new InfiniLmHead(HEAD, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit);
+        head.setKernel(o.kernel);
+        gb.addLayer(HEAD, head, prev);
         gb.setOutputs(HEAD);
         return gb.build();
     }

@@ -2,6 +2,8 @@ package dev.infini.zoo.dl4j;
 
 import dev.infini.samediff.DecoderBlocks;
 import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.SegmentKernel;
+import dev.infini.samediff.fast.FastHead;
 import dev.infini.samediff.TensorNames;
 import dev.infini.samediff.train.OneHotLabels;
 import org.deeplearning4j.nn.api.layers.IOutputLayer;
@@ -36,10 +38,17 @@ import java.util.Map;
  * <p>Parameters: {@code norm} = {@code model.norm.weight}; {@code W} = {@code lm_head.weight}, or with a
  * tied head a copy of {@code model.embed_tokens.weight} kept equal to the embedding layer's
  * ({@link TiedHead}).
+ *
+ * <p>The {@code kernel}: {@link SegmentKernel#FAST}, the fast kernel's {@link FastHead} (the same code as
+ * {@code FastSegment}); {@link SegmentKernel#SAMEDIFF}, the layer graph; unset (null),
+ * {@link SegmentKernel#defaultFor} the network's dtype. The score is the same either way.
  */
 public class InfiniLmHead extends InfiniLayerConf {
     public static final String NORM = "norm";
     public static final String W = "W";
+
+    /** The kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
+    private SegmentKernel kernel;
 
     public InfiniLmHead() {
     }
@@ -57,6 +66,27 @@ public class InfiniLmHead extends InfiniLayerConf {
         return select(keys);
     }
 
+    /** The kernel; null (the default) means {@link SegmentKernel#defaultFor}. */
+    public SegmentKernel getKernel() { return kernel; }
+    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
+
+    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
+    public SegmentKernel kernelFor(DataType dtype) {
+        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
+        k.check(dtype);
+        return k;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return super.equals(o) && o instanceof InfiniLmHead b && b.kernel == kernel;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * super.hashCode() + java.util.Objects.hashCode(kernel);
+    }
+
     @Override
     InfiniLayerImpl<?> newImpl(NeuralNetConfiguration conf, DataType dtype) {
         return new Impl(conf, dtype);
@@ -72,9 +102,64 @@ public class InfiniLmHead extends InfiniLayerConf {
         private INDArray labels;
         private double score;
         private boolean scoreValid;
+        /** Fast heads of this layer instance by row count {@code B*T} (at most 4 kept; never shared). */
+        private final Map<Long, FastHead> heads = new HashMap<>();
 
         Impl(NeuralNetConfiguration conf, DataType dtype) {
             super(conf, dtype);
+        }
+
+        private boolean fast() {
+            return lc().kernelFor(dataType) == SegmentKernel.FAST;
+        }
+
+        private FastHead head(long n) {
+            if (!heads.containsKey(n) && heads.size() >= 4) {
+                heads.clear();
+            }
+            return heads.computeIfAbsent(n, k -> new FastHead(model(), Math.toIntExact(k), dataType));
+        }
+
+        /** Label ids {@code [B*T]}, checked against the input's shape. */
+        private int[] labelIds() {
+            long b = input.size(0), t = input.size(1);
+            if (labels == null) {
+                throw new IllegalStateException(layerId() + ": no labels set");
+            }
+            if (labels.length() != b * t) {
+                throw new IllegalArgumentException("labels must be [batch, time] = [" + b + ", " + t + "], got "
+                        + java.util.Arrays.toString(labels.shape()));
+            }
+            return labels.castTo(DataType.INT32).reshape(b * t).toIntVector();
+        }
+
+        /** Label weights {@code [B*T]}: the label mask (or ones), zero outside example {@code onlyExample} if >= 0. */
+        private double[] labelWeights(int onlyExample) {
+            long b = input.size(0), t = input.size(1);
+            double[] w = maskArray == null ? null : maskArray.castTo(DataType.FLOAT).reshape(b * t).toDoubleVector();
+            double[] out = new double[(int) (b * t)];
+            for (int r = 0; r < out.length; r++) {
+                out[r] = onlyExample >= 0 && r / t != onlyExample ? 0 : w == null ? 1 : w[r];
+            }
+            return out;
+        }
+
+        /** Summed NLL of the rows weighted by {@link #labelWeights}({@code onlyExample}), on the fast kernel. */
+        private double fastNllSum(INDArray x, int onlyExample) {
+            return head(x.size(0)).nllSum(x, getParam(NORM), getParam(W), labelIds(), labelWeights(onlyExample));
+        }
+
+        /** The fast kernel's backward: score, gradient views (scaled by 1/count) and {@code dx [B, T, D]}. */
+        private Pair<Gradient, INDArray> fastBackward(INDArray x) {
+            FastHead.Gradients gr = head(x.size(0)).nllBackward(x, getParam(NORM), getParam(W), labelIds(),
+                    labelWeights(-1));
+            double n = Math.max(counted(), 1);
+            score = gr.nllSum() / n;
+            scoreValid = true;
+            Map<String, INDArray> byName = new HashMap<>();
+            byName.put(TensorNames.FINAL_NORM, gr.dNorm());
+            byName.put(model().tieWordEmbeddings() ? TensorNames.EMBED : TensorNames.LM_HEAD, gr.dHead());
+            return new Pair<>(gradient(byName, 1.0 / n), gr.dx().divi(n).reshape(input.shape()));
         }
 
         private SameDiff graphFor(long n) {
@@ -130,7 +215,8 @@ public class InfiniLmHead extends InfiniLayerConf {
             INDArray logits;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray x = flatInput();
-                logits = graphFor(x.size(0)).output(Map.of("x", x), "logits").get("logits")
+                logits = (fast() ? head(x.size(0)).logits(x, getParam(NORM), getParam(W))
+                        : graphFor(x.size(0)).output(Map.of("x", x), "logits").get("logits"))
                         .reshape(input.size(0), input.size(1), model().vocabSize());
             }
             return out(mgr, ArrayType.ACTIVATIONS, logits);
@@ -143,6 +229,13 @@ public class InfiniLmHead extends InfiniLayerConf {
             INDArray dx;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray x = flatInput();
+                if (fast()) {
+                    Pair<Gradient, INDArray> p = fastBackward(x);
+                    if (model().tieWordEmbeddings()) {
+                        TiedHead.offer(gradientView(W));
+                    }
+                    return new Pair<>(p.getFirst(), out(mgr, ArrayType.ACTIVATION_GRAD, p.getSecond()));
+                }
                 SameDiff sd = graphFor(x.size(0));
                 Map<String, INDArray> ph = new HashMap<>();
                 ph.put("x", x);
@@ -190,7 +283,7 @@ public class InfiniLmHead extends InfiniLayerConf {
             if (!scoreValid) {
                 try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                     INDArray x = flatInput();
-                    score = graphFor(x.size(0)).output(Map.of("x", x, "labels", oneHot(-1)), "nll").get("nll").getDouble(0)
+                    score = fast() ? fastNllSum(x, -1) / Math.max(counted(), 1) : graphFor(x.size(0)).output(Map.of("x", x, "labels", oneHot(-1)), "nll").get("nll").getDouble(0)
                             / Math.max(counted(), 1);
                     scoreValid = true;
                 }
@@ -204,14 +297,14 @@ public class InfiniLmHead extends InfiniLayerConf {
             INDArray out = Nd4j.zeros(DataType.DOUBLE, b, 1);
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray x = flatInput();
-                SameDiff sd = graphFor(x.size(0));
+                SameDiff sd = fast() ? null : graphFor(x.size(0));
                 float[] w = maskArray == null ? null : maskArray.castTo(DataType.FLOAT).reshape(b * t).toFloatVector();
                 for (int e = 0; e < b; e++) {
                     double cnt = 0;
                     for (long r = e * t; r < (e + 1) * t; r++) {
                         cnt += w == null ? 1 : w[(int) r];
                     }
-                    double nll = sd.output(Map.of("x", x, "labels", oneHot(e)), "nll").get("nll").getDouble(0);
+                    double nll = sd == null ? fastNllSum(x, e) : sd.output(Map.of("x", x, "labels", oneHot(e)), "nll").get("nll").getDouble(0);
                     out.putScalar(e, 0, nll / Math.max(cnt, 1) + fullNetRegTerm);
                 }
             }
