@@ -62,8 +62,6 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
     private int layerIndex;
     private int segmentSize;
     private boolean checkpointing = true;
-    /** The segment kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
-    private SegmentKernel kernel;
 
     public InfiniDecoderBlock() {
     }
@@ -109,27 +107,16 @@ public class InfiniDecoderBlock extends InfiniLayerConf {
     public void setSegmentSize(int segmentSize) { this.segmentSize = segmentSize; }
     public boolean isCheckpointing() { return checkpointing; }
     public void setCheckpointing(boolean checkpointing) { this.checkpointing = checkpointing; }
-    /** The segment kernel of the checkpointed form; null (the default) means {@link SegmentKernel#defaultFor}. */
-    public SegmentKernel getKernel() { return kernel; }
-    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
-
-    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
-    public SegmentKernel kernelFor(DataType dtype) {
-        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
-        k.check(dtype);
-        return k;
-    }
 
     @Override
     public boolean equals(Object o) {
         return super.equals(o) && o instanceof InfiniDecoderBlock b && b.layerIndex == layerIndex
-                && b.segmentSize == segmentSize && b.checkpointing == checkpointing && b.kernel == kernel;
+                && b.segmentSize == segmentSize && b.checkpointing == checkpointing;
     }
 
     @Override
     public int hashCode() {
-        return 31 * (31 * super.hashCode() + layerIndex * 7 + segmentSize * 3 + (checkpointing ? 1 : 0))
-                + java.util.Objects.hashCode(kernel);
+        return 31 * super.hashCode() + layerIndex * 7 + segmentSize * 3 + (checkpointing ? 1 : 0);
     }
 
     static final class Impl extends InfiniLayerImpl<InfiniDecoderBlock> {

@@ -37,8 +37,6 @@ import java.util.Map;
 public class InfiniEmbedding extends InfiniLayerConf {
     public static final String E = "E";
 
-    /** The kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
-    private SegmentKernel kernel;
 
     public InfiniEmbedding() {
     }
@@ -53,26 +51,6 @@ public class InfiniEmbedding extends InfiniLayerConf {
         return select(Map.of(E, TensorNames.EMBED));
     }
 
-    /** The kernel; null (the default) means {@link SegmentKernel#defaultFor}. */
-    public SegmentKernel getKernel() { return kernel; }
-    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
-
-    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
-    public SegmentKernel kernelFor(DataType dtype) {
-        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
-        k.check(dtype);
-        return k;
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return super.equals(o) && o instanceof InfiniEmbedding b && b.kernel == kernel;
-    }
-
-    @Override
-    public int hashCode() {
-        return 31 * super.hashCode() + java.util.Objects.hashCode(kernel);
-    }
 
     @Override
     InfiniLayerImpl<?> newImpl(NeuralNetConfiguration conf, DataType dtype) {

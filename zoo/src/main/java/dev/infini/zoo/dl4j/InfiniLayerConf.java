@@ -1,6 +1,7 @@
 package dev.infini.zoo.dl4j;
 
 import dev.infini.samediff.InfiniConfig;
+import dev.infini.samediff.SegmentKernel;
 import dev.infini.samediff.TensorNames;
 import org.deeplearning4j.nn.api.ParamInitializer;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
@@ -33,6 +34,8 @@ public abstract class InfiniLayerConf extends Layer {
     private double weightDecay;
     private double initStd = 0.02;
     private double gateInit;
+    /** What computes the layer: null (the default) means {@link SegmentKernel#defaultFor} the network's dtype. */
+    private SegmentKernel kernel;
     private transient InfiniConfig parsed;
 
     protected InfiniLayerConf() {
@@ -187,6 +190,21 @@ public abstract class InfiniLayerConf extends Layer {
     public double getGateInit() { return gateInit; }
     public void setGateInit(double gateInit) { this.gateInit = gateInit; }
 
+    /** The kernel; null (the default) means {@link SegmentKernel#defaultFor}. */
+    public SegmentKernel getKernel() { return kernel; }
+    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
+
+    /**
+     * The kernel that runs here for networks of {@code dtype}: {@link SegmentKernel#FAST}, the core's hand-written
+     * code, or {@link SegmentKernel#SAMEDIFF}, the layer's SameDiff graph (checked: FAST needs the CPU backend and
+     * float/double).
+     */
+    public SegmentKernel kernelFor(org.nd4j.linalg.api.buffer.DataType dtype) {
+        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
+        k.check(dtype);
+        return k;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (!(o instanceof InfiniLayerConf other) || o.getClass() != getClass()) {
@@ -194,11 +212,13 @@ public abstract class InfiniLayerConf extends Layer {
         }
         return super.equals(o) && java.util.Objects.equals(modelConfig, other.modelConfig)
                 && java.util.Objects.equals(updater, other.updater) && java.util.Objects.equals(gateUpdater, other.gateUpdater)
-                && weightDecay == other.weightDecay && initStd == other.initStd && gateInit == other.gateInit;
+                && weightDecay == other.weightDecay && initStd == other.initStd && gateInit == other.gateInit
+                && kernel == other.kernel;
     }
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(super.hashCode(), modelConfig, updater, gateUpdater, weightDecay, initStd, gateInit);
+        return java.util.Objects.hash(super.hashCode(), modelConfig, updater, gateUpdater, weightDecay, initStd, gateInit,
+                kernel);
     }
 }

@@ -47,8 +47,6 @@ public class InfiniLmHead extends InfiniLayerConf {
     public static final String NORM = "norm";
     public static final String W = "W";
 
-    /** The kernel; null: {@link SegmentKernel#defaultFor} the dtype. */
-    private SegmentKernel kernel;
 
     public InfiniLmHead() {
     }
@@ -66,26 +64,6 @@ public class InfiniLmHead extends InfiniLayerConf {
         return select(keys);
     }
 
-    /** The kernel; null (the default) means {@link SegmentKernel#defaultFor}. */
-    public SegmentKernel getKernel() { return kernel; }
-    public void setKernel(SegmentKernel kernel) { this.kernel = kernel; }
-
-    /** The kernel that runs here for networks of {@code dtype} (checked: FAST needs the CPU backend, float/double). */
-    public SegmentKernel kernelFor(DataType dtype) {
-        SegmentKernel k = kernel != null ? kernel : SegmentKernel.defaultFor(dtype);
-        k.check(dtype);
-        return k;
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return super.equals(o) && o instanceof InfiniLmHead b && b.kernel == kernel;
-    }
-
-    @Override
-    public int hashCode() {
-        return 31 * super.hashCode() + java.util.Objects.hashCode(kernel);
-    }
 
     @Override
     InfiniLayerImpl<?> newImpl(NeuralNetConfiguration conf, DataType dtype) {
