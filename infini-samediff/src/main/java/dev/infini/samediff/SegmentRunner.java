@@ -68,6 +68,38 @@ public final class SegmentRunner {
      *               null for zeros
      */
     public Result run(INDArray ids, INDArray mask, MemoryState memory, Listener listener) {
+        return run(ids, mask, memory, null, listener);
+    }
+
+    /**
+     * Runs {@code ids} with the memory of {@code mode} ({@link MemoryMode}); this runner's {@code carryMemory} is
+     * ignored.
+     *
+     * @param donorIds with {@link MemoryMode#FOREIGN}: the sequences ({@code [B, T]}, the shape of {@code ids}) whose
+     *                 memories row {@code i} of {@code ids} reads, segment by segment; ignored otherwise
+     */
+    public Result run(INDArray ids, INDArray mask, MemoryMode mode, INDArray donorIds, Listener listener) {
+        return switch (mode) {
+            case ON -> new SegmentRunner(model, segmentSize, true).run(ids, mask, null, listener);
+            case OFF -> new SegmentRunner(model, segmentSize, false).run(ids, mask, null, listener);
+            case FOREIGN -> {
+                if (donorIds == null || !java.util.Arrays.equals(donorIds.shape(), ids.shape())) {
+                    throw new IllegalArgumentException("memory mode foreign needs donor sequences of the shape of the ids "
+                            + java.util.Arrays.toString(ids.shape()) + ", got "
+                            + (donorIds == null ? "none" : java.util.Arrays.toString(donorIds.shape())));
+                }
+                List<MemoryState> donor = new ArrayList<>();
+                new SegmentRunner(model, segmentSize, true).run(donorIds, mask, null, donor, null);
+                yield run(ids, mask, null, donor, listener);
+            }
+        };
+    }
+
+    /**
+     * @param entering null: memory carried (or not) as this runner is set; an empty list: filled with the memory
+     *                 entering each segment; a full list (one per segment): each segment reads that memory instead
+     */
+    private Result run(INDArray ids, INDArray mask, MemoryState memory, List<MemoryState> entering, Listener listener) {
         if (ids.rank() != 2 || ids.size(1) == 0) {
             throw new IllegalArgumentException("token ids must be a non-empty [batch, T] array, got shape "
                     + java.util.Arrays.toString(ids.shape()));
@@ -75,12 +107,18 @@ public final class SegmentRunner {
         MemoryState initial = memory != null ? memory : model.zeroMemory((int) ids.size(0));
         MemoryState state = initial;
         List<int[]> segs = segments(ids.size(1), segmentSize);
+        boolean record = entering != null && entering.isEmpty();
         List<INDArray> logits = new ArrayList<>(segs.size());
         for (int k = 0; k < segs.size(); k++) {
             int[] se = segs.get(k);
             INDArray segIds = ids.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
             INDArray segMask = mask == null ? null
                     : mask.get(NDArrayIndex.all(), NDArrayIndex.interval(se[0], se[1])).dup();
+            if (record) {
+                entering.add(state.copy());          // a copy: the next segments may reuse buffers
+            } else if (entering != null) {
+                state = entering.get(k);
+            }
             InfiniModel.SegmentOutput out = model.forwardSegment(segIds, segMask, state);
             logits.add(out.logits());
             state = carryMemory || k == segs.size() - 1 ? out.memory() : initial;

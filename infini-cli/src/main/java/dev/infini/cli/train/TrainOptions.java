@@ -33,7 +33,7 @@ public final class TrainOptions {
     @Option(names = "--init", paramLabel = "DIR", description = "Fine-tune this Hugging Face checkpoint instead of a fresh model.")
     public String init;
     @Option(names = "--corpus", paramLabel = "NAME|PATH", description = "moby-dick (one document per chapter), moby-dick-book, "
-            + "sotu, passkey (the passkey task), or a text file, folder or JSONL (default: ${DEFAULT-VALUE}).")
+            + "sotu, passkey (the passkey task), recall (associative recall across segments), or a text file, folder or JSONL (default: ${DEFAULT-VALUE}).")
     public String corpus = Corpora.DEFAULT;
     @Option(names = "--tokenizer", paramLabel = "byte|FILE", description = "Tokenizer (default: tokenizer.json next to --init, else byte).")
     public String tokenizer;
@@ -72,6 +72,13 @@ public final class TrainOptions {
     @Option(names = "--prompt-weight", paramLabel = "W", description = "With --corpus passkey: loss weight of prompt tokens, answer tokens "
             + "weigh 1; 0 trains retrieval alone (default: ${DEFAULT-VALUE}).")
     public double promptWeight = 1.0;
+    @Option(names = "--pairs", paramLabel = "N|MIN-MAX", description = "With --corpus recall: key-value pairs per sample, "
+            + "or a range drawn uniformly per sample (default: ${DEFAULT-VALUE}).")
+    public String pairs = "8";
+    @Option(names = "--gaps", paramLabel = "G,...", description = "With --corpus recall: filler segments between the pairs "
+            + "and the queries, one drawn per batch; a sample is (gap + 2) x --segment tokens and --seq-len is not used "
+            + "(default: ${DEFAULT-VALUE}).")
+    public String gaps = "0,1,2,4";
     @Option(names = "--val-fraction", paramLabel = "F", description = "Fraction of the corpus's documents held out for validation (default: ${DEFAULT-VALUE}).")
     public double valFraction = 0.1;
     @Option(names = "--val-batches", paramLabel = "N", description = "Validation batches per evaluation, 0 for all (default: ${DEFAULT-VALUE}).")

@@ -3,6 +3,10 @@ package dev.infini.cli.train;
 import dev.infini.datasets.corpus.Corpora;
 import dev.infini.datasets.passkey.PasskeyIterator;
 import dev.infini.datasets.passkey.PasskeyTask;
+import dev.infini.datasets.recall.RecallIterator;
+import dev.infini.datasets.recall.RecallTask;
+import dev.infini.datasets.tokenize.ByteTokenizer;
+import dev.infini.cli.eval.RecallEval;
 import dev.infini.datasets.pipeline.BlockMode;
 import dev.infini.datasets.pipeline.IteratorState;
 import dev.infini.datasets.pipeline.TokenBlockIterator;
@@ -32,9 +36,52 @@ public record TrainingData(DataSetIterator train, Supplier<String> position, Con
     /** The pseudo-corpus name of the passkey task. */
     public static final String PASSKEY = "passkey";
 
-    /** The data of {@code --corpus}: the passkey task, or a corpus of the registry ({@link Corpora}). */
+    /** The pseudo-corpus name of the associative-recall task. */
+    public static final String RECALL = "recall";
+
+    /** The data of {@code --corpus}: the passkey or recall task, or a corpus of the registry ({@link Corpora}). */
     public static TrainingData of(TrainOptions o, Tokenizer tok) throws IOException {
-        return o.corpus.equals(PASSKEY) ? passkey(o, tok) : corpus(o, tok);
+        return switch (o.corpus) {
+            case PASSKEY -> passkey(o, tok);
+            case RECALL -> recall(o, tok);
+            default -> corpus(o, tok);
+        };
+    }
+
+    /**
+     * The associative-recall task ({@code --corpus recall}, {@link RecallTask}) at {@code --segment}: {@code --pairs}
+     * pairs, a gap from {@code --gaps} per batch; the loss counts the queried values only, in training and validation.
+     */
+    static TrainingData recall(TrainOptions o, Tokenizer tok) {
+        if (!(tok instanceof ByteTokenizer)) {
+            throw new IllegalArgumentException("--corpus recall needs the byte tokenizer (ids are bytes), got " + tok);
+        }
+        RecallTask task = new RecallTask(o.segment);
+        int[] pr = parsePairs(o.pairs);
+        int[] gaps = RecallEval.parseGaps(o.gaps);
+        RecallIterator train = new RecallIterator(task, pr[0], pr[1], gaps, o.steps * o.accumulation, o.batch, o.seed);
+        int valBatches = Math.max(1, o.valBatches);
+        RecallIterator val = new RecallIterator(task, pr[1], pr[1], gaps, valBatches, o.batch, o.seed + 1_000_003L);
+        List<TrainBatch> valSet = new ArrayList<>();
+        while (val.hasNext()) {
+            valSet.add(toBatch(val.next()));
+        }
+        return new TrainingData(train, () -> Integer.toString(train.cursor()), st -> train.setCursor(Integer.parseInt(st)),
+                valSet, Arrays.copyOf(val.samples(0)[0].ids(), o.segment));
+    }
+
+    /** "8" or "2-8". */
+    static int[] parsePairs(String s) {
+        try {
+            String[] p = s.trim().split("-");
+            int lo = Integer.parseInt(p[0].trim()), hi = p.length > 1 ? Integer.parseInt(p[1].trim()) : lo;
+            if (p.length > 2 || lo < 1 || hi < lo) {
+                throw new NumberFormatException();
+            }
+            return new int[] {lo, hi};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--pairs must be a number N or a range MIN-MAX with 1 <= MIN <= MAX, got '" + s + "'");
+        }
     }
 
     /** A corpus split into train and validation by document, in blocks of seq_len tokens. */
