@@ -17,7 +17,12 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import dev.infini.samediff.MemoryMode;
+
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Locale;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -57,6 +62,13 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--cache-dir", paramLabel = "DIR", description = "Token cache directory (default: ~/.cache/infini/tokens).")
     Path cacheDir;
 
+    @Option(names = "--memory", paramLabel = "on|off|foreign[,...]", defaultValue = "on",
+            description = {"What each segment reads: on (the memory of the sequence's earlier segments), off (empty "
+                    + "memory: each segment alone), foreign (the memory another held-out sequence carries to the same "
+                    + "segment). Several modes, e.g. on,off,foreign, print the NLL per segment position for each "
+                    + "(default: ${DEFAULT-VALUE})."})
+    String memory;
+
     @Override
     public Integer call() throws Exception {
         if (seqLen < 2) {
@@ -80,6 +92,10 @@ final class EvalCommand implements Callable<Integer> {
         List<int[]> seqs = Perplexity.sequences(stream, seqLen, maxSequences);
         if (seqs.isEmpty()) {
             throw new IllegalArgumentException("--corpus " + corpus + ": the held-out text has fewer than 2 tokens");
+        }
+        List<MemoryMode> modes = Arrays.stream(memory.split(",")).map(MemoryMode::parse).distinct().toList();
+        if (!modes.equals(List.of(MemoryMode.ON))) {
+            return memoryTable(m, name, seqs, modes);
         }
         int segsPerSeq = (seqs.get(0).length + m.config().segmentSize() - 1) / m.config().segmentSize();
         log.info("{}: {} held-out tokens ({} of {} document(s)), {} sequence(s) of {} tokens, segment {}", name,
@@ -117,6 +133,57 @@ final class EvalCommand implements Callable<Integer> {
             json.putNull("bits_per_byte");
         }
         json.put("tokens_per_s", tokens / secs);
+        out.println(json);
+        out.flush();
+        return 0;
+    }
+
+    /**
+     * The NLL per segment position with each memory mode: how much the memory helps at each distance from the start.
+     * With foreign memory, sequence i reads the memory of sequence i+1 (the last reads the first's).
+     */
+    private int memoryTable(InfiniModel m, String name, List<int[]> seqs, List<MemoryMode> modes) {
+        if (modes.contains(MemoryMode.FOREIGN) && seqs.size() < 2) {
+            throw new IllegalArgumentException("--memory foreign needs at least 2 held-out sequences of " + seqLen
+                    + " tokens, got " + seqs.size() + " (lower --seq-len or raise --held-out)");
+        }
+        int segment = m.config().segmentSize();
+        Progress progress = new Progress("eval", (long) seqs.size() * modes.size());
+        ObjectNode json = new ObjectMapper().createObjectNode();
+        json.put("corpus", name).put("seq_len", seqs.get(0).length).put("sequences", seqs.size()).put("segment", segment);
+        ObjectNode per = json.putObject("memory");
+        List<double[]> table = new ArrayList<>();
+        long done = 0;
+        for (MemoryMode mode : modes) {
+            List<double[]> nll = new ArrayList<>();
+            for (int i = 0; i < seqs.size(); i++) {
+                int[] donor = mode == MemoryMode.FOREIGN ? seqs.get((i + 1) % seqs.size()) : null;
+                nll.add(Perplexity.tokenNll(m, seqs.get(i), mode, donor, null));
+                progress.update(++done, 0);
+            }
+            double[] bySeg = Perplexity.perSegment(nll, segment);
+            double mean = nll.stream().flatMapToDouble(Arrays::stream).average().orElse(Double.NaN);
+            table.add(bySeg);
+            ObjectNode o = per.putObject(mode.key()).put("mean_nll", mean).put("perplexity", Math.exp(mean));
+            Arrays.stream(bySeg).forEach(o.putArray("per_segment_nll")::add);
+        }
+        progress.finish();
+        PrintStream out = System.out;
+        out.printf("corpus %s, %d sequence(s) of %d tokens, segment %d; mean NLL (nats/token) per segment%n", name,
+                seqs.size(), seqs.get(0).length, segment);
+        StringBuilder head = new StringBuilder(String.format("%8s", "segment"));
+        modes.forEach(md -> head.append(String.format("%12s", "memory " + md.key())));
+        out.println(head);
+        for (int k = 0; k < table.get(0).length; k++) {
+            StringBuilder row = new StringBuilder(String.format("%8d", k));
+            for (double[] t : table) {
+                row.append(String.format(Locale.ROOT, "%12.4f", t[k]));
+            }
+            out.println(row);
+        }
+        StringBuilder all = new StringBuilder(String.format("%8s", "all"));
+        modes.forEach(md -> all.append(String.format(Locale.ROOT, "%12.4f", per.get(md.key()).get("mean_nll").asDouble())));
+        out.println(all);
         out.println(json);
         out.flush();
         return 0;

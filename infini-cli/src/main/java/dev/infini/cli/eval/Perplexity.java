@@ -2,6 +2,7 @@ package dev.infini.cli.eval;
 
 import dev.infini.datasets.pipeline.TokenizedCorpus;
 import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.MemoryMode;
 import dev.infini.samediff.SegmentRunner;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -88,12 +89,21 @@ public final class Perplexity {
      *                    (what the memory is worth is the difference)
      */
     public static double[] tokenNll(InfiniModel model, int[] ids, boolean carryMemory, SegmentRunner.Listener listener) {
+        return tokenNll(model, ids, carryMemory ? MemoryMode.ON : MemoryMode.OFF, null, listener);
+    }
+
+    /**
+     * Negative log-likelihood (nats) of each of tokens 1..n-1 of {@code ids} (element t is token t+1's) with the
+     * memory of {@code mode}; {@link MemoryMode#FOREIGN} reads, before each segment, the memory that {@code donor}
+     * (another sequence of the same length) carries to that point.
+     */
+    public static double[] tokenNll(InfiniModel model, int[] ids, MemoryMode mode, int[] donor, SegmentRunner.Listener listener) {
         int n = ids.length, v = model.config().vocabSize();
         if (n < 2) {
             throw new IllegalArgumentException("a sequence needs at least 2 tokens to score, got " + n);
         }
-        SegmentRunner runner = new SegmentRunner(model, model.config().segmentSize(), carryMemory);
-        INDArray logits = runner.run(Nd4j.createFromArray(ids).reshape(1, n), null, null, listener)
+        INDArray donorIds = donor == null ? null : Nd4j.createFromArray(donor).reshape(1, donor.length);
+        INDArray logits = new SegmentRunner(model).run(Nd4j.createFromArray(ids).reshape(1, n), null, mode, donorIds, listener)
                 .logits().reshape(n, v).castTo(DataType.DOUBLE);
         INDArray max = logits.max(true, 1);                                       // [n,1]
         INDArray lse = Transforms.log(Transforms.exp(logits.subColumnVector(max), false).sum(true, 1), false).addi(max);
@@ -102,5 +112,26 @@ public final class Perplexity {
             out[t] = lse.getDouble(t, 0) - logits.getDouble(t, ids[t + 1]);
         }
         return out;
+    }
+
+    /**
+     * Mean NLL per segment position over sequences of one length: element k is the mean over every sequence of the
+     * NLL of the tokens predicted from positions in segment k ({@code nll[t]} is predicted at position t).
+     */
+    public static double[] perSegment(List<double[]> nllPerSequence, int segment) {
+        int n = nllPerSequence.get(0).length;
+        int segs = (n + segment - 1) / segment;
+        double[] sum = new double[segs];
+        long[] count = new long[segs];
+        for (double[] nll : nllPerSequence) {
+            for (int t = 0; t < nll.length; t++) {
+                sum[t / segment] += nll[t];
+                count[t / segment]++;
+            }
+        }
+        for (int k = 0; k < segs; k++) {
+            sum[k] /= Math.max(1, count[k]);
+        }
+        return sum;
     }
 }

@@ -2,6 +2,7 @@ package dev.infini.cli.eval;
 
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.InfiniModel;
+import dev.infini.samediff.MemoryMode;
 import dev.infini.samediff.ModelFamily;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -9,6 +10,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -55,5 +57,32 @@ class PerplexityTest {
         }
         assertTrue(diff > 1e-3, "memory changed nothing after the first segment: " + diff);
         assertThrows(IllegalArgumentException.class, () -> Perplexity.tokenNll(m, new int[] {1}, true, null));
+    }
+
+    @Test
+    @DisplayName("foreign memory: the first segment is unchanged, later ones differ from own memory; per-segment means")
+    void foreignMemoryAndPerSegmentMeans() {
+        InfiniModel m = model();
+        int[] a = ids(3 * SEGMENT);
+        int[] b = new int[a.length];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (a[i] * 7 + 3) % 31;
+        }
+        double[] own = Perplexity.tokenNll(m, a, MemoryMode.ON, null, null);
+        double[] foreign = Perplexity.tokenNll(m, a, MemoryMode.FOREIGN, b, null);
+        double[] self = Perplexity.tokenNll(m, a, MemoryMode.FOREIGN, a, null);
+        for (int t = 0; t < own.length; t++) {
+            assertEquals(own[t], self[t], 1e-4, "a sequence's own memory as donor is memory on, position " + t);
+        }
+        for (int t = 0; t < SEGMENT; t++) {
+            assertEquals(own[t], foreign[t], 1e-4, "the first segment reads empty memory in every mode");
+        }
+        double diff = 0;
+        for (int t = SEGMENT; t < own.length; t++) {
+            diff = Math.max(diff, Math.abs(own[t] - foreign[t]));
+        }
+        assertTrue(diff > 1e-3, "another sequence's memory changed nothing: " + diff);
+        double[] per = Perplexity.perSegment(java.util.List.of(new double[] {1, 2, 3, 4, 5}, new double[] {3, 4, 5, 6, 7}), 2);
+        assertArrayEquals(new double[] {2.5, 4.5, 6}, per, 1e-12);
     }
 }
