@@ -148,7 +148,7 @@ final class EvalCommand implements Callable<Integer> {
                     + " tokens, got " + seqs.size() + " (lower --seq-len or raise --held-out)");
         }
         int segment = m.config().segmentSize();
-        Progress progress = new Progress("eval", (long) seqs.size() * modes.size());
+        Progress progress = new Progress("eval", (long) seqs.size() * modes.size(), "sequences x modes");
         ObjectNode json = new ObjectMapper().createObjectNode();
         json.put("corpus", name).put("seq_len", seqs.get(0).length).put("sequences", seqs.size()).put("segment", segment);
         ObjectNode per = json.putObject("memory");

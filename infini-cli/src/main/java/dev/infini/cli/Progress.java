@@ -12,9 +12,17 @@ final class Progress {
     private long lastPrint;
     private boolean printed;
 
+    private final String unit;
+
     Progress(String label, long total) {
+        this(label, total, "segments");
+    }
+
+    /** @param unit what {@code total} counts, e.g. "segments" (with a tokens/s figure) or "cells" (without) */
+    Progress(String label, long total, String unit) {
         this.label = label;
         this.total = total;
+        this.unit = unit;
     }
 
     void update(long done, long tokens) {
@@ -28,8 +36,8 @@ final class Progress {
         int fill = (int) (width * done / total);
         String bar = "#".repeat(fill) + "-".repeat(width - fill);
         double eta = done == 0 ? 0 : secs / done * (total - done);
-        String line = String.format("%s [%s] %d/%d segments, %.0f tok/s, ETA %.0fs", label, bar, done, total,
-                tokens / Math.max(secs, 1e-9), eta);
+        String rate = unit.equals("segments") ? String.format(", %.0f tok/s", tokens / Math.max(secs, 1e-9)) : "";
+        String line = String.format("%s [%s] %d/%d %s%s, ETA %.0fs", label, bar, done, total, unit, rate, eta);
         err.print(tty ? "\r" + line : line + "\n");
         printed = true;
     }

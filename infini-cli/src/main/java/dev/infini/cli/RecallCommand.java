@@ -71,7 +71,7 @@ final class RecallCommand implements Callable<Integer> {
         RecallEval eval = new RecallEval(m, pairs, seed, batch);
         log.info("recall: {} pairs, gaps {}, {} trial(s), segment {}, memory {}", pairs, gaps, trials,
                 m.config().segmentSize(), memory);
-        Progress progress = new Progress("recall", (long) g.length * modes.size());
+        Progress progress = new Progress("recall", (long) g.length * modes.size(), "gaps x modes");
         double[][] acc = new double[modes.size()][g.length];
         long done = 0;
         for (int i = 0; i < g.length; i++) {
