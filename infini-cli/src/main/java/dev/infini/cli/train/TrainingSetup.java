@@ -52,7 +52,8 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
                     + " ids but the model's vocabulary has " + c.vocabSize());
         }
         log.info("model {} with {} parameters; memory gradient {}, segment kernel {}, {} x {} tokens per step in segments of {}",
-                c, String.format("%,d", c.parameterCount()), o.memoryGradient.key(), model.kernel().key(), o.batch * o.accumulation, o.seqLen, o.segment);
+                c, String.format("%,d", c.parameterCount()), o.memoryGradient.key(), model.kernel().key(), o.batch * o.accumulation,
+                o.corpus.equals(TrainingData.RECALL) ? "(gap + 2) x " + o.segment + " (gaps " + o.gaps + ")" : o.seqLen, o.segment);
         TrainingData data = TrainingData.of(o, tok);
         if (state.dataState != null) {
             data.restore().accept(state.dataState);
