@@ -138,6 +138,30 @@ final class CheckpointDirs {
         return out;
     }
 
+    /**
+     * The checkpoint directories to resume from, newest first: {@code checkpoint-N/}, and {@code checkpoint-N.old/}
+     * after it (the previous copy of the same step, while a replacement is being put in place).
+     */
+    static List<Path> candidates(Path runDir) throws IOException {
+        List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(runDir)) {
+            return out;
+        }
+        try (Stream<Path> s = Files.list(runDir)) {
+            s.filter(p -> Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).filter(p -> stepOf(base(p)).isPresent())
+                    .forEach(out::add);
+        }
+        out.sort(Comparator.comparingLong((Path p) -> stepOf(base(p)).getAsLong()).reversed()
+                .thenComparing(p -> p.getFileName().toString().endsWith(OLD)));
+        return out;
+    }
+
+    /** {@code checkpoint-N} for {@code checkpoint-N.old}, the path itself otherwise. */
+    private static Path base(Path p) {
+        String n = p.getFileName().toString();
+        return n.endsWith(OLD) ? p.resolveSibling(n.substring(0, n.length() - OLD.length())) : p;
+    }
+
     /** Deletes all but the {@code keep} newest checkpoints, never the one of step {@code spare} (best). */
     static void rotate(Path runDir, int keep, Long spare) throws IOException {
         List<Long> steps = steps(runDir);
@@ -149,12 +173,11 @@ final class CheckpointDirs {
     }
 
     /**
-     * Makes a run directory consistent after whatever a kill left: deletes unfinished ({@code .tmp}) and half
-     * deleted ({@code .deleting}) directories, puts back a {@code checkpoint-N.old/} whose replacement never
-     * arrived, and deletes checkpoints newer than {@code startStep} (the step this run starts from: they belong to
-     * a run being replaced). Then the {@code checkpoint} link points at the newest checkpoint.
+     * Clears what a kill left in a run directory (locked by this run): deletes unfinished ({@code .tmp}) and half
+     * deleted ({@code .deleting}) directories and puts back a {@code checkpoint-N.old/} whose replacement never
+     * arrived. Runs before the checkpoint to resume from is looked for.
      */
-    static void recover(Path runDir, long startStep) throws IOException {
+    static void clearLeftovers(Path runDir) throws IOException {
         List<Path> entries;
         try (Stream<Path> s = Files.list(runDir)) {
             entries = s.toList();
@@ -173,6 +196,15 @@ final class CheckpointDirs {
                 }
             }
         }
+        syncDir(runDir);
+    }
+
+    /**
+     * Deletes the checkpoints newer than {@code startStep} (the step this run starts from: they belong to a run
+     * being replaced; for a new run, also {@code checkpoint/} of an older version) and points {@code checkpoint}
+     * at the newest left.
+     */
+    static void startAt(Path runDir, long startStep) throws IOException {
         for (long step : steps(runDir)) {
             if (step > startStep) {
                 log.info("{}: removing {}{}, newer than step {} this run starts from", runDir, PREFIX, step, startStep);
@@ -189,7 +221,6 @@ final class CheckpointDirs {
         } else {
             unlink(runDir, LATEST);
         }
-        syncDir(runDir);
     }
 
     /** Deletes a directory by renaming it first, so that a kill never leaves a half-deleted checkpoint under its name. */

@@ -44,6 +44,7 @@ public final class Trainer {
         }
         Path runDir = OutputPaths.directory("--out", Paths.get(o.out));
         try (RunLock lock = RunLock.acquire(runDir)) {
+            CheckpointDirs.clearLeftovers(runDir);
             TrainingSetup setup = TrainingSetup.prepare(o, resumeFrom);
             return TrainingEngine.of(o.engine).train(setup, progress);
         }

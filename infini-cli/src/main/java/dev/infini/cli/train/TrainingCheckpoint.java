@@ -62,8 +62,8 @@ public final class TrainingCheckpoint {
     }
 
     /**
-     * The checkpoints of a run directory (locked by this run) starting at {@code state}'s step: the leftovers of
-     * an interrupted run are cleared, checkpoints newer than that step (a replaced run's) removed, the links set.
+     * The checkpoints of a run directory (locked by this run, its leftovers cleared) starting at {@code state}'s
+     * step: checkpoints newer than that step (a replaced run's) are removed, the links set.
      *
      * @param resumed the checkpoint the run resumes from, null for a new run
      */
@@ -71,7 +71,7 @@ public final class TrainingCheckpoint {
         this.runDir = runDir;
         this.keep = o.keepCheckpoints;
         this.files = files;
-        CheckpointDirs.recover(runDir, state.step);
+        CheckpointDirs.startAt(runDir, state.step);
         if (state.bestStep != null && Files.isDirectory(CheckpointDirs.dir(runDir, state.bestStep))) {
             CheckpointDirs.link(runDir, BEST, CheckpointDirs.PREFIX + state.bestStep);
         } else {
@@ -139,15 +139,16 @@ public final class TrainingCheckpoint {
 
     /**
      * The checkpoint to resume from: {@code dir} itself if it is one, else the newest whole {@code checkpoint-N/}
-     * of the run directory {@code dir} (then, from older versions, {@code checkpoint/} and {@code checkpoint.old/});
+     * of the run directory {@code dir} (or {@code checkpoint-N.old/}, where a kill came between the two renames that
+     * replace a checkpoint of the same step; then, from older versions, {@code checkpoint/} and
+     * {@code checkpoint.old/});
      * an {@link IOException} saying what was looked for when there is none.
      */
     public static Path locate(Path dir) throws IOException {
         if (isCheckpoint(dir)) {
             return dir;
         }
-        for (long step : CheckpointDirs.steps(dir)) {
-            Path p = CheckpointDirs.dir(dir, step);
+        for (Path p : CheckpointDirs.candidates(dir)) {
             if (isCheckpoint(p)) {
                 return p;
             }
