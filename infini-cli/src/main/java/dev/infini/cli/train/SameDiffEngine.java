@@ -100,6 +100,7 @@ final class SameDiffEngine implements TrainingEngine {
                 && state.badStepsInARow == 0) {
             s.checkpoints().save(s.model(), adam, state);
         }
+        CheckpointDirs.hook("step", state.step);
         return String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e", state.step, o.steps, st.loss(),
                 tokens / trainSeconds, lr);
     }
