@@ -7,6 +7,7 @@ import dev.infini.samediff.decode.StreamingDecoder;
 import dev.infini.samediff.hf.HfCheckpoint;
 import dev.infini.samediff.io.Npy;
 import dev.infini.cli.text.Tokenizers;
+import dev.infini.cli.train.OutputPaths;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.ArgGroup;
@@ -137,6 +138,9 @@ final class GenerateCommand implements Callable<Integer> {
         }
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
+        }
+        if (outputIds != null) {
+            OutputPaths.file("--output-ids", outputIds);
         }
         if (topK < 0) {
             throw new IllegalArgumentException("--top-k must be >= 0 (0 = no limit), got " + topK);

@@ -1,5 +1,6 @@
 package dev.infini.cli;
 
+import dev.infini.cli.train.OutputPaths;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
 import dev.infini.samediff.SegmentRunner;
@@ -47,6 +48,7 @@ final class LogitsCommand implements Callable<Integer> {
         if (segment != null && segment <= 0) {
             throw new IllegalArgumentException("--segment must be a positive integer, got " + segment);
         }
+        OutputPaths.file("--out", out);
         long t0 = System.nanoTime();
         int[] ids = Npy.readTokenIds(tokens);
         if (ids.length == 0) {

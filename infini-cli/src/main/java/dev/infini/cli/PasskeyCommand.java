@@ -9,6 +9,7 @@ import dev.infini.cli.eval.Heatmap;
 import dev.infini.cli.eval.PasskeyEval;
 import dev.infini.samediff.hf.HfCheckpoint;
 import dev.infini.cli.text.Tokenizers;
+import dev.infini.cli.train.OutputPaths;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -54,6 +55,7 @@ final class PasskeyCommand implements Callable<Integer> {
         if (trials <= 0) {
             throw new IllegalArgumentException("--trials must be a positive integer, got " + trials);
         }
+        OutputPaths.file("--out", out);
         InfiniModel m = HfCheckpoint.load(model);
         Tokenizer tok = Tokenizers.require(model, m.config(), "passkey");
         long total = (long) lens.length * deps.length * trials;

@@ -1,6 +1,7 @@
 package dev.infini.cli;
 
 import dev.infini.cli.train.TrainOptions;
+import dev.infini.cli.train.TrainingCheckpoint;
 import dev.infini.cli.train.TrainSummary;
 import dev.infini.cli.train.Trainer;
 import picocli.CommandLine;
@@ -24,8 +25,8 @@ import java.util.concurrent.Callable;
         description = {"Train an Infini-attention decoder on a corpus, segment by segment with the memory passed on.",
                 "With no arguments: the tiny preset on Moby-Dick (by chapter), a few minutes on 2 CPU cores."})
 final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run checkpointed in DIR: its options, "
-            + "overridden by the options given here.")
+    @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run from its newest whole checkpoint-N/ "
+            + "(DIR: the run directory) or from the checkpoint DIR: its options, overridden by the options given here.")
     Path resume;
 
     @Mixin
@@ -67,7 +68,7 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         if (!outGiven) {
-            o.out = resume.toString();
+            o.out = TrainingCheckpoint.runDirOf(resume).toString();
         }
         return o;
     }

@@ -42,6 +42,8 @@ final class GraphEngine implements TrainingEngine {
     private ComputationGraph net;
     private final List<ObjectNode> lines = Collections.synchronizedList(new ArrayList<>());
     private int badInARow;
+    private Long bestStep;
+    private Double bestValLoss;
 
     /** The options this engine cannot honour, each an {@link IllegalArgumentException} naming the option. */
     static void checkSupported(TrainOptions o) {
@@ -99,11 +101,11 @@ final class GraphEngine implements TrainingEngine {
                 line.put("val_loss", RunArtifacts.validationLoss(new SegmentGradients(trained(), o.segment),
                         s.data().validation()));
             }
-            if (o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0 && step < o.steps) {
-                saveWeights(trained());
-            }
         }
         lines.add(line);
+        if (oneWorker && o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0 && step < o.steps) {
+            saveWeights(trained(), step);
+        }
         progress.accept(String.format("step %d/%d loss %.4f | lr %.2e (%s)", step, o.steps, loss, lr, o.engine));
     }
 
@@ -123,12 +125,33 @@ final class GraphEngine implements TrainingEngine {
         return InfiniGraph.toModel(net, DataType.FLOAT);
     }
 
-    private void saveWeights(InfiniModel m) {
+    /** A weights-only checkpoint-N (not resumable: the optimizer lives in DL4J), with the losses recorded so far. */
+    private void saveWeights(InfiniModel m, long step) {
+        TrainingCheckpoint.State st = new TrainingCheckpoint.State();
+        st.step = step;
+        st.options = o;
+        synchronized (lines) {
+            for (ObjectNode l : lines) {
+                long at = l.get("step").asLong();
+                if (l.has("loss")) {
+                    st.trainLoss.add(new double[] {at, l.get("loss").asDouble()});
+                }
+                if (l.has("val_loss")) {
+                    st.valLoss.add(new double[] {at, l.get("val_loss").asDouble()});
+                }
+            }
+        }
+        st.trainLoss.sort((x, y) -> Double.compare(x[0], y[0]));
+        st.valLoss.sort((x, y) -> Double.compare(x[0], y[0]));
+        st.bestStep = bestStep;
+        st.bestValLoss = bestValLoss;
         try {
-            TrainingCheckpoint.saveWeights(s.runDir(), m);
+            s.checkpoints().save(m, null, st);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        bestStep = st.bestStep;
+        bestValLoss = st.bestValLoss;
     }
 
     /** metrics.jsonl, the final validation, the (weights-only) checkpoint, plot and sample. */
@@ -149,7 +172,8 @@ final class GraphEngine implements TrainingEngine {
             long steps = r.losses().size();
             valLoss.add(new double[] {steps, vl});
             a.metric(RunArtifacts.line().put("step", steps).put("val_loss", vl));
-            saveWeights(trained);
+            lines.add(RunArtifacts.line().put("step", steps).put("val_loss", vl));
+            saveWeights(trained, steps);
             RunArtifacts.Final f = a.finish(trained, s.tokenizer(), s.data(), trainLoss, valLoss,
                     "Infini-attention, " + r.engine());
             double tokens = (double) r.minibatches() * o.batch * o.seqLen;

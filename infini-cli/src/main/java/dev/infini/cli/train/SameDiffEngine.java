@@ -12,6 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -97,8 +98,9 @@ final class SameDiffEngine implements TrainingEngine {
         // Never checkpoint right after a skipped step: the last good checkpoint stays as it is.
         if (o.checkpointEvery() > 0 && state.step % o.checkpointEvery() == 0 && state.step < o.steps
                 && state.badStepsInARow == 0) {
-            TrainingCheckpoint.save(s.runDir(), s.model(), adam, state);
+            s.checkpoints().save(s.model(), adam, state);
         }
+        CheckpointDirs.hook("step", state.step);
         return String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e", state.step, o.steps, st.loss(),
                 tokens / trainSeconds, lr);
     }
@@ -109,8 +111,11 @@ final class SameDiffEngine implements TrainingEngine {
             state.badStepsInARow++;
             log.warn("step {}: non-finite loss/gradient ({} in a row), skipped", state.step, state.badStepsInARow);
             if (state.badStepsInARow >= o.maxBadSteps) {
+                Path last = s.checkpoints().latest();
                 throw new IllegalStateException("stopping: " + state.badStepsInARow + " non-finite steps in a row "
-                        + "(lower --lr or check the data); the last good checkpoint is in " + s.runDir());
+                        + "(lower --lr or check the data); " + (last != null ? "the last good checkpoint is " + last
+                        : "no checkpoint was written (" + (o.checkpointEvery() > 0 ? "the first was due at step "
+                        + o.checkpointEvery() : "--checkpoint-every 0: only at the end") + ")"));
             }
         } else {
             state.badStepsInARow = 0;
@@ -124,7 +129,7 @@ final class SameDiffEngine implements TrainingEngine {
         double vl = RunArtifacts.validationLoss(evaluator, s.data().validation());
         state.valLoss.add(new double[] {state.step, vl});
         artifacts.metric(RunArtifacts.line().put("step", state.step).put("val_loss", vl));
-        TrainingCheckpoint.save(s.runDir(), s.model(), adam, state);
+        s.checkpoints().save(s.model(), adam, state);
         RunArtifacts.Final f = artifacts.finish(s.model(), s.tokenizer(), s.data(), state.trainLoss, state.valLoss,
                 "Infini-attention " + (o.init != null ? "fine-tuning" : o.preset) + ", " + o.memoryGradient.key()
                         + " memory gradient");

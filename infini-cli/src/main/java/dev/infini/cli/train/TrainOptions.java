@@ -92,14 +92,18 @@ public final class TrainOptions {
             + "(default: " + DEFAULT_EVERY + "; --engine graph: weights only, and with --workers > 1 or --spark at the end "
             + "only, the one choice there).")
     public Integer checkpointEvery;
+    @Option(names = "--keep-checkpoints", paramLabel = "K", description = "Keep the K newest checkpoint-N/ directories "
+            + "(and best/, the one of lowest validation loss); older ones are deleted (default: ${DEFAULT-VALUE}).")
+    public int keepCheckpoints = 3;
     @Option(names = "--max-bad-steps", paramLabel = "N", description = "Stop after this many non-finite steps in a row (default: ${DEFAULT-VALUE}).")
     public int maxBadSteps = 10;
     @Option(names = "--sample-tokens", paramLabel = "N", description = "Tokens of the sample generated at the end (default: ${DEFAULT-VALUE}).")
     public int sampleTokens = 200;
     @Option(names = "--sample-prompt", paramLabel = "TEXT", description = "Prompt of the sample (default: the start of a validation document).")
     public String samplePrompt;
-    @Option(names = "--out", paramLabel = "DIR", description = "Run directory: checkpoint/, metrics.jsonl, loss.png, sample.txt "
-            + "(default: ${DEFAULT-VALUE}; with --resume: the resumed run's).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory: checkpoint-N/ (N = step), the links checkpoint "
+            + "(newest) and best, metrics.jsonl, loss.png, sample.txt (default: ${DEFAULT-VALUE}; with --resume: the "
+            + "resumed run's).")
     public String out = "runs/latest";
     @Option(names = "--kernel", paramLabel = "fast|samediff", converter = OptionConverters.KernelConverter.class,
             description = "What runs each segment (samediff engine: the whole decoder; graph engine: each DL4J decoder "
@@ -164,6 +168,7 @@ public final class TrainOptions {
         check(clip >= 0, "--clip must be >= 0 (0: no clipping), got " + clip);
         check(valFraction > 0 && valFraction < 1, "--val-fraction must be in (0, 1), got " + valFraction);
         check(maxBadSteps >= 1, "--max-bad-steps must be at least 1, got " + maxBadSteps);
+        check(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         if (engine == Engine.GRAPH) {
             GraphEngine.checkSupported(this);
         }

@@ -1,7 +1,6 @@
 package dev.infini.cli.train;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.function.Consumer;
@@ -34,14 +33,20 @@ public final class Trainer {
         return TrainingCheckpoint.readState(TrainingCheckpoint.locate(resumeDir)).options;
     }
 
-    /** Trains and returns the summary; bad options fail before anything is written. */
+    /**
+     * Trains and returns the summary. Bad options and an unusable {@code --out} fail before any model work; the run
+     * directory is locked ({@link RunLock}) for the whole run, so a second run on it fails at once.
+     */
     public TrainSummary run() throws IOException {
         o.validate();
         if (resumeFrom != null && o.engine != Engine.SAMEDIFF) {
             throw new IllegalArgumentException("--resume is supported by --engine samediff only");
         }
-        Files.createDirectories(Paths.get(o.out));
-        TrainingSetup setup = TrainingSetup.prepare(o, resumeFrom);
-        return TrainingEngine.of(o.engine).train(setup, progress);
+        Path runDir = OutputPaths.directory("--out", Paths.get(o.out));
+        try (RunLock lock = RunLock.acquire(runDir)) {
+            CheckpointDirs.clearLeftovers(runDir);
+            TrainingSetup setup = TrainingSetup.prepare(o, resumeFrom);
+            return TrainingEngine.of(o.engine).train(setup, progress);
+        }
     }
 }

@@ -9,35 +9,41 @@ import dev.infini.samediff.train.AdamW;
 import dev.infini.samediff.hf.HfCheckpoint;
 import dev.infini.samediff.hf.SafeTensors;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
- * A training checkpoint directory: the weights as a Hugging Face checkpoint ({@code config.json} +
- * {@code model.safetensors}, loadable by every tool), {@code optimizer.safetensors} (AdamW moments) and
- * {@code trainer.json} (step, data position, options, metrics so far).
+ * The checkpoints of a run: each {@code checkpoint-N/} (N = step) holds the weights as a Hugging Face checkpoint
+ * ({@code config.json} + {@code model.safetensors}, loadable by every tool), {@code optimizer.safetensors} (AdamW
+ * moments), {@code trainer.json} (step, data position, options, metrics so far) and what makes it self-contained
+ * ({@link CheckpointFiles}: tokenizer files, {@code generation_config.json}, a {@code README.md} model card).
  *
- * <p>Written atomically: into a temporary directory that then replaces {@code checkpoint/}, the previous
- * one kept as {@code checkpoint.old/} until the swap is done; a kill at any moment leaves one whole
- * checkpoint, which {@link #locate} finds.
+ * <p>The newest {@code --keep-checkpoints} are kept, plus {@code best} (a link to the one of lowest validation loss,
+ * where validation ran at a checkpoint step); {@code checkpoint} links to the newest. Writes are durable and atomic
+ * ({@link CheckpointDirs}): a kill at any moment leaves whole checkpoints only, and {@link #locate} finds the newest.
  */
 public final class TrainingCheckpoint {
-    public static final String DIR = "checkpoint";
+    private static final Logger log = LoggerFactory.getLogger(TrainingCheckpoint.class);
+    /** The link to the newest checkpoint of a run directory (the directory itself in older versions). */
+    public static final String DIR = CheckpointDirs.LATEST;
+    /** The link to the checkpoint of lowest validation loss. */
+    public static final String BEST = CheckpointDirs.BEST;
     public static final String OPTIMIZER = "optimizer.safetensors";
     public static final String STATE = "trainer.json";
     /** Enum options are read in any case: older checkpoints hold "samediff", "averaging", newer ones "FULL". */
     private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
             .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS).build();
 
-    private TrainingCheckpoint() {
-    }
+    private final Path runDir;
+    private final int keep;
+    private final CheckpointFiles files;
+    private Path latest;
 
     /** What trainer.json holds. */
     public static final class State {
@@ -50,23 +56,67 @@ public final class TrainingCheckpoint {
         public java.util.List<double[]> valLoss = new java.util.ArrayList<>();
         public double tokensSeen;
         public double seconds;
-    }
-
-    /** Writes a whole (resumable) checkpoint: weights, AdamW moments and trainer state. */
-    public static void save(Path runDir, InfiniModel model, AdamW adam, State state) throws IOException {
-        Path tmp = prepareTmp(runDir, model);
-        Map<String, INDArray> opt = new LinkedHashMap<>(adam.state());
-        SafeTensors.write(tmp.resolve(OPTIMIZER), opt, SafeTensors.Dtype.F32, Map.of("step", Long.toString(adam.step())));
-        Files.writeString(tmp.resolve(STATE), JSON.writeValueAsString(state));
-        swap(runDir, tmp);
+        /** The step and validation loss of {@code best} (null: none yet). */
+        public Long bestStep;
+        public Double bestValLoss;
     }
 
     /**
-     * Writes the weights alone as {@code checkpoint/} (a Hugging Face checkpoint, atomically; not resumable: the
-     * graph engine's, whose optimizer lives in DL4J).
+     * The checkpoints of a run directory (locked by this run, its leftovers cleared) starting at {@code state}'s
+     * step: checkpoints newer than that step (a replaced run's) are removed, the links set.
+     *
+     * @param resumed the checkpoint the run resumes from, null for a new run
      */
-    public static void saveWeights(Path runDir, InfiniModel model) throws IOException {
-        swap(runDir, prepareTmp(runDir, model));
+    TrainingCheckpoint(Path runDir, TrainOptions o, CheckpointFiles files, State state, Path resumed) throws IOException {
+        this.runDir = runDir;
+        this.keep = o.keepCheckpoints;
+        this.files = files;
+        CheckpointDirs.startAt(runDir, state.step);
+        if (state.bestStep != null && Files.isDirectory(CheckpointDirs.dir(runDir, state.bestStep))) {
+            CheckpointDirs.link(runDir, BEST, CheckpointDirs.PREFIX + state.bestStep);
+        } else {
+            CheckpointDirs.unlink(runDir, BEST);
+        }
+        this.latest = resumed;
+    }
+
+    /** The newest checkpoint written or resumed from, null if none. */
+    Path latest() {
+        return latest;
+    }
+
+    /**
+     * Writes {@code checkpoint-N/} of {@code state.step}: weights, the self-contained files and, with an optimizer,
+     * AdamW moments and trainer state (resumable); without (the graph engine's, whose optimizer lives in DL4J) the
+     * weights only. It becomes {@code best} when validation ran at this step with the lowest loss so far; the
+     * oldest beyond {@code --keep-checkpoints} are then deleted.
+     */
+    Path save(InfiniModel model, AdamW adam, State state) throws IOException {
+        double[] val = state.valLoss.isEmpty() ? null : state.valLoss.get(state.valLoss.size() - 1);
+        boolean best = val != null && (long) val[0] == state.step && Double.isFinite(val[1])
+                && (state.bestValLoss == null || val[1] < state.bestValLoss);
+        if (best) {
+            state.bestStep = state.step;
+            state.bestValLoss = val[1];
+        }
+        latest = CheckpointDirs.publish(runDir, state.step, dir -> {
+            HfCheckpoint.save(model, dir);
+            files.write(dir, model.config(), state);
+            CheckpointDirs.hook("weights", state.step);
+            if (adam != null) {
+                Map<String, INDArray> opt = new LinkedHashMap<>(adam.state());
+                SafeTensors.write(dir.resolve(OPTIMIZER), opt, SafeTensors.Dtype.F32,
+                        Map.of("step", Long.toString(adam.step())));
+                Files.writeString(dir.resolve(STATE), JSON.writeValueAsString(state));
+            }
+        });
+        if (best) {
+            CheckpointDirs.link(runDir, BEST, latest.getFileName().toString());
+            log.info("{}: best validation loss so far ({}), {} -> {}", runDir, String.format("%.4f", val[1]), BEST,
+                    latest.getFileName());
+        }
+        CheckpointDirs.rotate(runDir, keep, state.bestStep);
+        return latest;
     }
 
     /** The options as checkpoints hold them (trainer.json's {@code options}). */
@@ -79,32 +129,46 @@ public final class TrainingCheckpoint {
         return JSON.readValue(json, TrainOptions.class);
     }
 
-    private static Path prepareTmp(Path runDir, InfiniModel model) throws IOException {
-        Path tmp = runDir.resolve(DIR + ".tmp");
-        deleteTree(tmp);
-        Files.createDirectories(tmp);
-        HfCheckpoint.save(model, tmp);
-        return tmp;
+    /**
+     * Whether {@code dir} is a resumable checkpoint (trainer state and optimizer moments; a {@code checkpoint-N/}
+     * is whole by construction: it appears by one rename once everything in it is written and fsynced).
+     */
+    public static boolean isCheckpoint(Path dir) {
+        return Files.isRegularFile(dir.resolve(STATE)) && Files.isRegularFile(dir.resolve(OPTIMIZER));
     }
 
-    private static void swap(Path runDir, Path tmp) throws IOException {
-        Path cur = runDir.resolve(DIR), old = runDir.resolve(DIR + ".old");
-        deleteTree(old);
-        if (Files.exists(cur)) {
-            Files.move(cur, old, StandardCopyOption.ATOMIC_MOVE);
-        }
-        Files.move(tmp, cur, StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(old);
-    }
-
-    /** The whole checkpoint of a run directory (or the checkpoint directory itself), or an error saying why not. */
+    /**
+     * The checkpoint to resume from: {@code dir} itself if it is one, else the newest whole {@code checkpoint-N/}
+     * of the run directory {@code dir} (or {@code checkpoint-N.old/}, where a kill came between the two renames that
+     * replace a checkpoint of the same step; then, from older versions, {@code checkpoint/} and
+     * {@code checkpoint.old/});
+     * an {@link IOException} saying what was looked for when there is none.
+     */
     public static Path locate(Path dir) throws IOException {
-        for (Path p : new Path[] {dir, dir.resolve(DIR), dir.resolve(DIR + ".old")}) {
-            if (Files.isRegularFile(p.resolve(STATE)) && Files.isRegularFile(p.resolve(OPTIMIZER))) {
+        if (isCheckpoint(dir)) {
+            return dir;
+        }
+        for (Path p : CheckpointDirs.candidates(dir)) {
+            if (isCheckpoint(p)) {
                 return p;
             }
         }
-        throw new IOException(dir + ": no training checkpoint here (expected " + DIR + "/" + STATE + ")");
+        for (String old : new String[] {DIR, DIR + CheckpointDirs.OLD}) {
+            if (isCheckpoint(dir.resolve(old))) {
+                return dir.resolve(old);
+            }
+        }
+        throw new IOException(dir + ": no training checkpoint here (expected " + CheckpointDirs.PREFIX + "N/" + STATE
+                + " with " + OPTIMIZER + ", or " + STATE + " in " + dir + " itself)");
+    }
+
+    /** The run directory of what {@code --resume} was given: a checkpoint's parent, or the run directory itself. */
+    public static Path runDirOf(Path resume) {
+        if (!isCheckpoint(resume)) {
+            return resume;
+        }
+        Path parent = resume.getParent();
+        return parent != null ? parent : resume.toAbsolutePath().getParent();
     }
 
     public static State readState(Path checkpoint) throws IOException {
@@ -120,16 +184,5 @@ public final class TrainingCheckpoint {
             }
         }
         adam.restore(st, step);
-    }
-
-    static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(q);
-            }
-        }
     }
 }

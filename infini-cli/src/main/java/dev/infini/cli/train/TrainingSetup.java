@@ -1,5 +1,6 @@
 package dev.infini.cli.train;
 
+import dev.infini.cli.text.Tokenizers;
 import dev.infini.datasets.tokenize.ByteTokenizer;
 import dev.infini.datasets.tokenize.HfTokenizer;
 import dev.infini.datasets.tokenize.Tokenizer;
@@ -22,9 +23,10 @@ import java.nio.file.Paths;
  * where a resumed run stopped) and the trainer state ({@link TrainingCheckpoint.State}).
  *
  * @param checkpoint the resumed checkpoint directory, null for a new run
+ * @param checkpoints where the run's checkpoints go (the run directory, locked by this run, made consistent)
  */
 public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, TrainingCheckpoint.State state,
-                            InfiniModel model, Tokenizer tokenizer, TrainingData data) {
+                            InfiniModel model, Tokenizer tokenizer, TrainingData data, TrainingCheckpoint checkpoints) {
     private static final Logger log = LoggerFactory.getLogger(TrainingSetup.class);
 
     /** Prepares the run of {@code o} (already validated), resuming the checkpoint in {@code resumeFrom} if not null. */
@@ -46,7 +48,9 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
             model.kernel(o.kernel);
         }
         InfiniConfig c = model.config();
-        Tokenizer tok = tokenizer(o, c);
+        Path tokFile = ckpt != null && ownsTokenizer(ckpt) ? ownTokenizerFile(ckpt) : CheckpointFiles.tokenizerFile(o);
+        Tokenizer tok = ckpt != null && ownsTokenizer(ckpt) ? Tokenizers.require(ckpt, c, "resuming " + ckpt)
+                : tokenizer(o, c);
         if (tok.vocabSize() > c.vocabSize()) {
             throw new IllegalArgumentException("tokenizer " + tok + " has " + tok.vocabSize()
                     + " ids but the model's vocabulary has " + c.vocabSize());
@@ -58,7 +62,20 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
         if (state.dataState != null) {
             data.restore().accept(state.dataState);
         }
-        return new TrainingSetup(o, Paths.get(o.out), ckpt, state, model, tok, data);
+        Path runDir = Paths.get(o.out);
+        TrainingCheckpoint checkpoints = new TrainingCheckpoint(runDir, o, CheckpointFiles.of(o, tok, tokFile), state, ckpt);
+        return new TrainingSetup(o, runDir, ckpt, state, model, tok, data, checkpoints);
+    }
+
+    /** Whether a checkpoint carries its tokenizer (checkpoints of older versions do not). */
+    private static boolean ownsTokenizer(Path ckpt) {
+        return Files.isRegularFile(ckpt.resolve(Tokenizers.TOKENIZER_JSON))
+                || Files.isRegularFile(ckpt.resolve(Tokenizers.TOKENIZER_CONFIG));
+    }
+
+    private static Path ownTokenizerFile(Path ckpt) {
+        Path f = ckpt.resolve(Tokenizers.TOKENIZER_JSON);
+        return Files.isRegularFile(f) ? f : null;
     }
 
     /** A model of {@code --preset} with the shape overrides, random weights of {@code --seed}. */
