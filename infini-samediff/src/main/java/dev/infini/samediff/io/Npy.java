@@ -77,6 +77,9 @@ public final class Npy {
             throw new IOException(file + ": .npy header runs past the end of the file");
         }
         String header = new String(all, start, headerLen, StandardCharsets.ISO_8859_1);
+        if (!header.endsWith("\n")) {
+            throw new IOException(file + ": malformed .npy header (it must end with a newline; header length wrong?)");
+        }
         Matcher d = DESCR.matcher(header), f = FORTRAN.matcher(header), s = SHAPE.matcher(header);
         if (!d.find() || !f.find() || !s.find()) {
             throw new IOException(file + ": malformed .npy header: " + header.trim());
