@@ -15,6 +15,7 @@ import dev.infini.cli.text.Tokenizers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import dev.infini.samediff.MemoryMode;
@@ -69,6 +70,9 @@ final class EvalCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})."})
     String memory;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         if (seqLen < 2) {
@@ -81,7 +85,7 @@ final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--held-out must be in (0, 1), got " + heldOut);
         }
         Corpus c = Corpora.get(corpus);
-        InfiniModel m = HfCheckpoint.load(model);
+        InfiniModel m = HfCheckpoint.load(model, nonFinite.apply(new HfCheckpoint.Options()));
         Tokenizer tok = Tokenizers.require(model, m.config(), "eval");
         boolean byteLevel = tok instanceof ByteTokenizer;
         TokenCache cache = cacheDir != null ? new TokenCache(cacheDir) : TokenCache.defaultCache();

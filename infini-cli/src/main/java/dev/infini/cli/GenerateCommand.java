@@ -12,6 +12,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -77,6 +78,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--segment", paramLabel = "N", description = "Segment length (default: segment_size of config.json).")
     Integer segment;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         checkOptions();
@@ -84,49 +88,64 @@ final class GenerateCommand implements Callable<Integer> {
         String promptText = promptText();
         int[] promptIds = prompt.ids != null ? Npy.readTokenIds(prompt.ids) : null;
 
-        InfiniModel m = HfCheckpoint.load(model, new HfCheckpoint.Options().segmentSize(segment));
+        InfiniModel m = HfCheckpoint.load(model, nonFinite.apply(new HfCheckpoint.Options().segmentSize(segment)));
         Optional<Tokenizer> tok = promptIds != null ? Tokenizers.forModel(model, m.config())
                 : Optional.of(Tokenizers.require(model, m.config(), "a text prompt (--prompt or --prompt-file)"));
         promptIds = checkedPromptIds(promptIds, tok, promptText, m.config().vocabSize());
-        int eos = Tokenizers.eosId(tok, m.config());
         log.info("prompt: {} tokens ({} segment(s) of {}), generating up to {} tokens, {}", promptIds.length,
                 (promptIds.length + m.config().segmentSize() - 1) / m.config().segmentSize(), m.config().segmentSize(),
                 maxNewTokens, sampler.isGreedy() ? "greedy" : "T=" + temperature + " top-k=" + topK + " top-p=" + topP
                         + " seed=" + seed);
 
-        PrintStream out = System.out;
-        TextStream text = tok.map(TextStream::new).orElse(null);
-        List<Integer> generated = new ArrayList<>();
-        StreamingDecoder dec = new StreamingDecoder(m);
         long t0 = System.nanoTime();
         long[] firstAt = {0};
-        int[] ids = dec.generate(promptIds, maxNewTokens, sampler, eos, t -> {
-            if (generated.isEmpty()) {
+        long count;
+        // Tokens stream out as they come and none is kept (bounded memory for any --max-new-tokens); --output-ids
+        // streams them to the file as well.
+        try (Npy.Int64Writer idsOut = outputIds == null ? null : new Npy.Int64Writer(outputIds)) {
+            count = stream(m, promptIds, sampler, isEos(tok, m), tok.map(TextStream::new).orElse(null), idsOut, firstAt);
+        }
+        long t1 = System.nanoTime();
+        double prefill = ((firstAt[0] == 0 ? t1 : firstAt[0]) - t0) / 1e9;
+        double decode = (t1 - (firstAt[0] == 0 ? t1 : firstAt[0])) / 1e9;
+        log.info("{} tokens generated{}; prompt {} s, {} tokens/s decoding", count,
+                count < maxNewTokens ? " (stopped at EOS)" : "", String.format("%.2f", prefill),
+                count > 1 ? String.format("%.1f", (count - 1) / Math.max(decode, 1e-9)) : "-");
+        return 0;
+    }
+
+    /** The tokenizer's end token, or any of config.json's when it lists several (Llama 3). */
+    private static java.util.function.IntPredicate isEos(Optional<Tokenizer> tok, InfiniModel m) {
+        int eos = Tokenizers.eosId(tok, m.config());
+        int[] more = m.config().eosTokenIds().length > 1 ? m.config().eosTokenIds() : new int[0];
+        return t -> t == eos || java.util.Arrays.stream(more).anyMatch(e -> e == t);
+    }
+
+    /** Generates, printing each token (as text, or as ids without a tokenizer) and writing it to {@code idsOut}. */
+    private long stream(InfiniModel m, int[] promptIds, Sampler sampler, java.util.function.IntPredicate isEos,
+                        TextStream text, Npy.Int64Writer idsOut, long[] firstAt) {
+        PrintStream out = System.out;
+        long[] n = {0};
+        new StreamingDecoder(m).stream(promptIds, maxNewTokens, sampler, isEos, t -> {
+            if (n[0]++ == 0) {
                 firstAt[0] = System.nanoTime();
             }
-            generated.add(t);
-            if (text != null) {
-                out.print(text.append(t));
-            } else {
-                out.print((generated.size() > 1 ? " " : "") + t);
-            }
+            out.print(text != null ? text.append(t) : (n[0] > 1 ? " " : "") + t);
             out.flush();
+            try {
+                if (idsOut != null) {
+                    idsOut.add(t);
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(outputIds + ": " + e.getMessage(), e);
+            }
         });
         if (text != null) {
             out.print(text.flush());
         }
         out.println();
         out.flush();
-        long t1 = System.nanoTime();
-        if (outputIds != null) {
-            Npy.writeInt64(outputIds, ids);
-        }
-        double prefill = ((firstAt[0] == 0 ? t1 : firstAt[0]) - t0) / 1e9;
-        double decode = (t1 - (firstAt[0] == 0 ? t1 : firstAt[0])) / 1e9;
-        log.info("{} tokens generated{}; prompt {} s, {} tokens/s decoding", ids.length,
-                ids.length < maxNewTokens ? " (stopped at EOS)" : "", String.format("%.2f", prefill),
-                ids.length > 1 ? String.format("%.1f", (ids.length - 1) / Math.max(decode, 1e-9)) : "-");
-        return 0;
+        return n[0];
     }
 
     private void checkOptions() {
@@ -156,7 +175,12 @@ final class GenerateCommand implements Callable<Integer> {
             if (!Files.isRegularFile(prompt.file)) {
                 throw new IllegalArgumentException("--prompt-file: " + prompt.file + " does not exist or is not a file");
             }
-            return Files.readString(prompt.file, StandardCharsets.UTF_8);
+            try {
+                return Files.readString(prompt.file, StandardCharsets.UTF_8);
+            } catch (java.nio.charset.CharacterCodingException e) {
+                throw new IllegalArgumentException("--prompt-file: " + prompt.file + " is not UTF-8 text (a binary file?); "
+                        + "give token ids with --prompt-ids IDS.npy instead");
+            }
         } else if (prompt.text != null) {
             return prompt.text;
         }

@@ -11,6 +11,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -43,6 +44,9 @@ final class LogitsCommand implements Callable<Integer> {
             description = "Gate value for checkpoints without self_attn.gate (default: ${DEFAULT-VALUE}).")
     double gateInit;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         if (segment != null && segment <= 0) {
@@ -54,7 +58,7 @@ final class LogitsCommand implements Callable<Integer> {
         if (ids.length == 0) {
             throw new IllegalArgumentException(tokens + ": holds no token ids");
         }
-        HfCheckpoint.Options opt = new HfCheckpoint.Options().segmentSize(segment).gateInit(gateInit)
+        HfCheckpoint.Options opt = nonFinite.apply(new HfCheckpoint.Options()).segmentSize(segment).gateInit(gateInit)
                 .memoryUpdate(memoryUpdate == null ? null : MemoryUpdate.parse(memoryUpdate));
         InfiniModel m = HfCheckpoint.load(model, opt);
         int vocab = m.config().vocabSize();
@@ -73,9 +77,24 @@ final class LogitsCommand implements Callable<Integer> {
                 (k, n, done) -> progress.update(k, done));
         progress.finish();
         INDArray logits = r.logits().reshape(ids.length, vocab);
+        checkFinite(logits, vocab);
         Npy.writeFloat32(out, logits);
         log.info("wrote logits [{}, {}] to {} in {} s", ids.length, vocab, out,
                 String.format("%.2f", (System.nanoTime() - t0) / 1e9));
         return 0;
+    }
+
+    /** NaN/Inf logits are an error naming the first position, not a file of NaNs. */
+    private void checkFinite(INDArray logits, int vocab) {
+        if (logits.isNaN().any() || logits.isInfinite().any()) {
+            float[] v = logits.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup().data().asFloat();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) {
+                    throw new IllegalStateException(model + ": the logits are not finite (" + v[i] + " at token " + i / vocab
+                            + ", id " + i % vocab + "): the weights hold NaN/Inf or the activations overflowed; nothing written to "
+                            + out);
+                }
+            }
+        }
     }
 }

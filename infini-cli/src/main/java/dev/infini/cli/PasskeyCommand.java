@@ -13,6 +13,7 @@ import dev.infini.cli.train.OutputPaths;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -48,6 +49,9 @@ final class PasskeyCommand implements Callable<Integer> {
             description = "Heatmap image to write (default: ${DEFAULT-VALUE}).")
     Path out;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         int[] lens = PasskeyEval.parseLengths(lengths);
@@ -56,7 +60,7 @@ final class PasskeyCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--trials must be a positive integer, got " + trials);
         }
         OutputPaths.file("--out", out);
-        InfiniModel m = HfCheckpoint.load(model);
+        InfiniModel m = HfCheckpoint.load(model, nonFinite.apply(new HfCheckpoint.Options()));
         Tokenizer tok = Tokenizers.require(model, m.config(), "passkey");
         long total = (long) lens.length * deps.length * trials;
         log.info("passkey: {} length(s) x {} depth(s) x {} trial(s), segment {}", lens.length, deps.length, trials,

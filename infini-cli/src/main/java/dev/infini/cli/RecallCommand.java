@@ -11,6 +11,7 @@ import dev.infini.samediff.hf.HfCheckpoint;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -53,6 +54,9 @@ final class RecallCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "B", defaultValue = "50", description = "Samples run together (default: ${DEFAULT-VALUE}).")
     int batch;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         int[] g = RecallEval.parseGaps(gaps);
@@ -63,7 +67,7 @@ final class RecallCommand implements Callable<Integer> {
         for (String s : memory.split(",")) {
             modes.add(MemoryMode.parse(s));
         }
-        InfiniModel m = HfCheckpoint.load(model);
+        InfiniModel m = HfCheckpoint.load(model, nonFinite.apply(new HfCheckpoint.Options()));
         if (m.config().vocabSize() < 256) {
             throw new IllegalArgumentException(model + ": recall needs a byte-level model (vocabulary >= 256), got "
                     + m.config().vocabSize());

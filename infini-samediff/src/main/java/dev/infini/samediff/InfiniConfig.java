@@ -1,14 +1,20 @@
 package dev.infini.samediff;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -21,7 +27,14 @@ import java.util.Objects;
  * that names the key.
  */
 public final class InfiniConfig {
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final Logger log = LoggerFactory.getLogger(InfiniConfig.class);
+    /** Pretty output; a key given twice in config.json is an error (Jackson keeps the last by default). */
+    private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build())
+            .enable(SerializationFeature.INDENT_OUTPUT).enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    /** Largest values accepted, far above any published model; larger ones are typos or hostile input. */
+    static final int MAX_VOCAB = 1 << 24, MAX_HIDDEN = 1 << 20, MAX_INTERMEDIATE = 1 << 22, MAX_LAYERS = 1 << 16,
+            MAX_HEADS = 1 << 14, MAX_HEAD_DIM = 1 << 14, MAX_SEGMENT = 1 << 24;
 
     private final ModelFamily family;
     private final int vocabSize;
@@ -38,6 +51,7 @@ public final class InfiniConfig {
     private final MemoryUpdate memoryUpdate;
     private final int bosTokenId;
     private final int eosTokenId;
+    private final int[] eosTokenIds;
     private final int padTokenId;
     private final int maxPositionEmbeddings;
     private final String hiddenAct;
@@ -51,14 +65,15 @@ public final class InfiniConfig {
         this.numLayers = b.numLayers;
         this.numHeads = b.numHeads;
         this.numKvHeads = b.numKvHeads > 0 ? b.numKvHeads : b.numHeads;
-        this.headDim = b.headDim > 0 ? b.headDim : (b.numHeads > 0 ? b.hiddenSize / b.numHeads : 0);
+        this.headDim = b.headDim != null ? b.headDim : derivedHeadDim(b.hiddenSize, b.numHeads);
         this.rmsNormEps = b.rmsNormEps;
         this.ropeTheta = b.ropeTheta;
         this.tieWordEmbeddings = b.tieWordEmbeddings != null ? b.tieWordEmbeddings : family == ModelFamily.GEMMA;
         this.segmentSize = b.segmentSize;
         this.memoryUpdate = b.memoryUpdate;
         this.bosTokenId = b.bosTokenId;
-        this.eosTokenId = b.eosTokenId;
+        this.eosTokenIds = b.eosTokenIds != null ? b.eosTokenIds.clone() : new int[] {b.eosTokenId};
+        this.eosTokenId = eosTokenIds.length > 0 ? eosTokenIds[0] : -1;
         this.padTokenId = b.padTokenId;
         this.maxPositionEmbeddings = b.maxPositionEmbeddings;
         this.hiddenAct = b.hiddenAct != null ? b.hiddenAct
@@ -67,15 +82,25 @@ public final class InfiniConfig {
         validate();
     }
 
+    /** hidden_size / num_attention_heads, for configs without head_dim (Llama); it must divide exactly. */
+    private static int derivedHeadDim(int hidden, int heads) {
+        if (heads > 0 && hidden > 0 && hidden % heads != 0) {
+            throw new InfiniConfigException("head_dim", "config has no head_dim and hidden_size (" + hidden
+                    + ") is not a multiple of num_attention_heads (" + heads + ")");
+        }
+        return heads > 0 ? hidden / heads : 0;
+    }
+
     private void validate() {
-        positive("vocab_size", vocabSize);
-        positive("hidden_size", hiddenSize);
-        positive("intermediate_size", intermediateSize);
-        positive("num_hidden_layers", numLayers);
-        positive("num_attention_heads", numHeads);
-        positive("num_key_value_heads", numKvHeads);
-        positive("head_dim", headDim);
-        positive("segment_size", segmentSize);
+        inRange("vocab_size", vocabSize, MAX_VOCAB);
+        inRange("hidden_size", hiddenSize, MAX_HIDDEN);
+        inRange("intermediate_size", intermediateSize, MAX_INTERMEDIATE);
+        inRange("num_hidden_layers", numLayers, MAX_LAYERS);
+        inRange("num_attention_heads", numHeads, MAX_HEADS);
+        inRange("num_key_value_heads", numKvHeads, MAX_HEADS);
+        inRange("head_dim", headDim, MAX_HEAD_DIM);
+        inRange("segment_size", segmentSize, MAX_SEGMENT);
+        positive("max_position_embeddings", maxPositionEmbeddings);
         if (numHeads % numKvHeads != 0) {
             throw new InfiniConfigException("num_key_value_heads", "num_attention_heads (" + numHeads
                     + ") must be a multiple of num_key_value_heads (" + numKvHeads + ")");
@@ -90,12 +115,24 @@ public final class InfiniConfig {
             throw new InfiniConfigException("rope_theta", "rope_theta must be a positive number, got " + ropeTheta);
         }
         activation(); // validates hidden_act
-        for (String[] t : new String[][] {{"bos_token_id", "" + bosTokenId}, {"eos_token_id", "" + eosTokenId},
-                {"pad_token_id", "" + padTokenId}}) {
-            int id = Integer.parseInt(t[1]);
-            if (id < -1 || id >= vocabSize) {
-                throw new InfiniConfigException(t[0], t[0] + " = " + id + " is outside the vocabulary [0, " + vocabSize + ")");
-            }
+        tokenId("bos_token_id", bosTokenId);
+        tokenId("pad_token_id", padTokenId);
+        for (int id : eosTokenIds) {
+            tokenId("eos_token_id", id);
+        }
+    }
+
+    private void tokenId(String key, int id) {
+        if (id < -1 || id >= vocabSize) {
+            throw new InfiniConfigException(key, key + " = " + id + " is outside the vocabulary [0, " + vocabSize + ")");
+        }
+    }
+
+    private static void inRange(String key, int v, int max) {
+        positive(key, v);
+        if (v > max) {
+            throw new InfiniConfigException(key, key + " = " + v + " is larger than any model this project runs (at most "
+                    + max + "): a typo or a corrupt config.json?");
         }
     }
 
@@ -170,7 +207,12 @@ public final class InfiniConfig {
         if (root == null || !root.isObject()) {
             throw new InfiniConfigException("config.json", "config.json must hold a JSON object");
         }
-        ModelFamily family = ModelFamily.fromModelType(requireText(root, "model_type"));
+        String modelType = requireText(root, "model_type");
+        ModelFamily family = ModelFamily.fromModelType(modelType);
+        if (root.hasNonNull("sliding_window")) {
+            log.info("config.json: model_type {} with sliding_window {}: the window is ignored (attention is local to a "
+                    + "segment and reads the compressive memory instead)", modelType, root.get("sliding_window"));
+        }
         Builder b = builder(family)
                 .vocabSize(requireInt(root, "vocab_size"))
                 .hiddenSize(requireInt(root, "hidden_size"))
@@ -178,14 +220,21 @@ public final class InfiniConfig {
                 .numLayers(requireInt(root, "num_hidden_layers"))
                 .numHeads(requireInt(root, "num_attention_heads"))
                 .numKvHeads(optInt(root, "num_key_value_heads", requireInt(root, "num_attention_heads")))
-                .headDim(optInt(root, "head_dim", 0))
                 .rmsNormEps(optDouble(root, "rms_norm_eps", 1e-6))
                 .ropeTheta(optDouble(root, "rope_theta", 10000.0))
                 .segmentSize(optInt(root, "segment_size", 2048))
                 .maxPositionEmbeddings(optInt(root, "max_position_embeddings", 8192))
                 .bosTokenId(optInt(root, "bos_token_id", family == ModelFamily.GEMMA ? 2 : 1))
-                .eosTokenId(optInt(root, "eos_token_id", family == ModelFamily.GEMMA ? 1 : 2))
                 .padTokenId(optInt(root, "pad_token_id", family == ModelFamily.GEMMA ? 0 : -1));
+        if (root.hasNonNull("head_dim")) {
+            b.headDim(requireInt(root, "head_dim")); // 0 or negative is an error, never replaced by hidden / heads
+        }
+        JsonNode eos = root.get("eos_token_id");
+        if (eos != null && eos.isArray()) {
+            b.eosTokenIds(intList("eos_token_id", eos)); // Llama 3: several end tokens
+        } else {
+            b.eosTokenId(optInt(root, "eos_token_id", family == ModelFamily.GEMMA ? 1 : 2));
+        }
         if (root.hasNonNull("memory_update")) {
             b.memoryUpdate(MemoryUpdate.parse(requireText(root, "memory_update")));
         }
@@ -235,6 +284,17 @@ public final class InfiniConfig {
         return asInt(key, n);
     }
 
+    private static int[] intList(String key, JsonNode list) {
+        if (list.isEmpty()) {
+            throw new InfiniConfigException(key, key + " must be an integer or a non-empty list of integers, got []");
+        }
+        int[] out = new int[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = asInt(key, list.get(i));
+        }
+        return out;
+    }
+
     private static int optInt(JsonNode root, String key, int dflt) {
         JsonNode n = root.get(key);
         return n == null || n.isNull() ? dflt : asInt(key, n);
@@ -261,8 +321,9 @@ public final class InfiniConfig {
     /** The Hugging Face {@code config.json} of this model, with the Infini-attention keys. */
     public ObjectNode toJson() {
         ObjectNode o = JSON.createObjectNode();
-        o.putArray("architectures").add(family == ModelFamily.GEMMA ? "GemmaForCausalLM" : "LlamaForCausalLM");
-        o.put("model_type", family.modelType());
+        // Infini names, so that a plain transformers install refuses the checkpoint instead of dropping the memory.
+        o.putArray("architectures").add(family.infiniArchitecture());
+        o.put("model_type", family.infiniModelType());
         o.put("vocab_size", vocabSize);
         o.put("hidden_size", hiddenSize);
         o.put("intermediate_size", intermediateSize);
@@ -279,7 +340,12 @@ public final class InfiniConfig {
         }
         o.put("tie_word_embeddings", tieWordEmbeddings);
         o.put("bos_token_id", bosTokenId);
-        o.put("eos_token_id", eosTokenId);
+        if (eosTokenIds.length == 1) {
+            o.put("eos_token_id", eosTokenId);
+        } else {
+            var list = o.putArray("eos_token_id");
+            Arrays.stream(eosTokenIds).forEach(list::add);
+        }
         o.put("pad_token_id", padTokenId);
         o.put("torch_dtype", torchDtype == null ? "float32" : torchDtype);
         o.put("segment_size", segmentSize);
@@ -310,7 +376,10 @@ public final class InfiniConfig {
     public int segmentSize() { return segmentSize; }
     public MemoryUpdate memoryUpdate() { return memoryUpdate; }
     public int bosTokenId() { return bosTokenId; }
+    /** The end-of-sequence id (the first of {@link #eosTokenIds}). */
     public int eosTokenId() { return eosTokenId; }
+    /** Every end-of-sequence id ({@code eos_token_id} may be a list, as in Llama 3). */
+    public int[] eosTokenIds() { return eosTokenIds.clone(); }
     public int padTokenId() { return padTokenId; }
     public int maxPositionEmbeddings() { return maxPositionEmbeddings; }
     public String hiddenAct() { return hiddenAct; }
@@ -323,7 +392,7 @@ public final class InfiniConfig {
                 .numLayers(numLayers).numHeads(numHeads).numKvHeads(numKvHeads).headDim(headDim)
                 .rmsNormEps(rmsNormEps).ropeTheta(ropeTheta).tieWordEmbeddings(tieWordEmbeddings)
                 .segmentSize(segmentSize).memoryUpdate(memoryUpdate).bosTokenId(bosTokenId)
-                .eosTokenId(eosTokenId).padTokenId(padTokenId).maxPositionEmbeddings(maxPositionEmbeddings)
+                .eosTokenIds(eosTokenIds).padTokenId(padTokenId).maxPositionEmbeddings(maxPositionEmbeddings)
                 .hiddenAct(hiddenAct).torchDtype(torchDtype);
     }
 
@@ -376,7 +445,7 @@ public final class InfiniConfig {
         private int numLayers;
         private int numHeads;
         private int numKvHeads;
-        private int headDim;
+        private Integer headDim;
         private double rmsNormEps = 1e-6;
         private double ropeTheta = 10000.0;
         private Boolean tieWordEmbeddings;
@@ -384,6 +453,7 @@ public final class InfiniConfig {
         private MemoryUpdate memoryUpdate = MemoryUpdate.LINEAR;
         private int bosTokenId;
         private int eosTokenId;
+        private int[] eosTokenIds;
         private int padTokenId;
         private int maxPositionEmbeddings = 8192;
         private String hiddenAct;
@@ -402,6 +472,7 @@ public final class InfiniConfig {
         public Builder numLayers(int v) { this.numLayers = v; return this; }
         public Builder numHeads(int v) { this.numHeads = v; return this; }
         public Builder numKvHeads(int v) { this.numKvHeads = v; return this; }
+        /** The head size; without it, hidden_size / num_attention_heads. */
         public Builder headDim(int v) { this.headDim = v; return this; }
         public Builder rmsNormEps(double v) { this.rmsNormEps = v; return this; }
         public Builder ropeTheta(double v) { this.ropeTheta = v; return this; }
@@ -409,7 +480,9 @@ public final class InfiniConfig {
         public Builder segmentSize(int v) { this.segmentSize = v; return this; }
         public Builder memoryUpdate(MemoryUpdate v) { this.memoryUpdate = Objects.requireNonNull(v); return this; }
         public Builder bosTokenId(int v) { this.bosTokenId = v; return this; }
-        public Builder eosTokenId(int v) { this.eosTokenId = v; return this; }
+        public Builder eosTokenId(int v) { this.eosTokenId = v; this.eosTokenIds = null; return this; }
+        /** Several end-of-sequence ids (the first is {@link InfiniConfig#eosTokenId}). */
+        public Builder eosTokenIds(int... v) { this.eosTokenIds = v.clone(); return this; }
         public Builder padTokenId(int v) { this.padTokenId = v; return this; }
         public Builder maxPositionEmbeddings(int v) { this.maxPositionEmbeddings = v; return this; }
         public Builder hiddenAct(String v) { this.hiddenAct = v; return this; }

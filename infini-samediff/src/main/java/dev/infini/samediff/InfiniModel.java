@@ -73,6 +73,7 @@ public final class InfiniModel {
      * (Hugging Face's {@code initializer_range}), norms at identity, gates at {@code gateInit}.
      */
     public static InfiniModel random(InfiniConfig config, long seed, double initStd, double gateInit, DataType dtype) {
+        MemoryEstimate.check(config, dtype, 1, "random weights");
         Random rnd = new Random(seed);
         Map<String, INDArray> ws = new LinkedHashMap<>();
         for (TensorNames.Spec spec : TensorNames.all(config)) {

@@ -66,7 +66,11 @@ public final class Corpus {
     public static Corpus fromPath(Path path, ReaderOptions options) {
         Path p = path.toAbsolutePath().normalize();
         if (!Files.exists(p)) {
-            throw new IllegalArgumentException("corpus path " + p + " does not exist");
+            throw new IllegalArgumentException("corpus path " + p + (Files.isSymbolicLink(p)
+                    ? " is a symbolic link that does not resolve (missing target or a loop)" : " does not exist"));
+        }
+        if (!Files.isDirectory(p) && !Files.isRegularFile(p)) {
+            throw new IllegalArgumentException("corpus path " + p + " is not a regular file or folder (a FIFO, socket or device)");
         }
         List<URI> uris = new ArrayList<>();
         if (Files.isDirectory(p)) {

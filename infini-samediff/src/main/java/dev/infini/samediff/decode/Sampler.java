@@ -97,8 +97,14 @@ public final class Sampler {
         return p;
     }
 
-    /** The next token. */
+    /** The next token; NaN or +Inf logits are an error (never token -1). */
     public int sample(double[] logits) {
+        for (int i = 0; i < logits.length; i++) {
+            if (Double.isNaN(logits[i]) || logits[i] == Double.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("cannot sample from non-finite logits (" + logits[i] + " for token id "
+                        + i + "): the model's weights hold NaN/Inf or its activations overflowed");
+            }
+        }
         if (isGreedy()) {
             return argmax(logits);
         }

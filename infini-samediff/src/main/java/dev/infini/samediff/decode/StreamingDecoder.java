@@ -15,6 +15,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.function.IntConsumer;
+import java.util.function.IntPredicate;
 
 /**
  * Streaming decoding of one sequence with constant cost per token.
@@ -255,29 +256,61 @@ public final class StreamingDecoder {
      * {@code onToken} as soon as it is chosen; stops early when {@code eosId} is sampled (not returned). The
      * last token returned is not fed back (nothing needs its logits); {@link #step} it to continue.
      *
-     * @return the generated tokens
+     * @return the generated tokens (held in an array that grows with them; {@link #stream} holds none)
      */
     public int[] generate(int[] prompt, int maxNewTokens, Sampler sampler, int eosId, IntConsumer onToken) {
+        int[][] out = {new int[Math.min(Math.max(maxNewTokens, 0), 1024)]};
+        int[] n = {0};
+        stream(prompt, maxNewTokens, sampler, t -> t == eosId, t -> {
+            if (n[0] == out[0].length) {
+                out[0] = Arrays.copyOf(out[0], (int) Math.min((long) out[0].length * 2, Integer.MAX_VALUE - 8));
+            }
+            out[0][n[0]++] = t;
+            if (onToken != null) {
+                onToken.accept(t);
+            }
+        });
+        return Arrays.copyOf(out[0], n[0]);
+    }
+
+    /**
+     * Generation in bounded memory: feeds {@code prompt}, then samples up to {@code maxNewTokens} tokens and hands
+     * each to {@code onToken} without keeping any (the decoder's state is the memory and one segment's cache);
+     * stops early at a token {@code isEos} accepts (not handed on). Non-finite logits are an
+     * {@link IllegalStateException} naming the position, never a sampled token.
+     *
+     * @return how many tokens were handed to {@code onToken}
+     */
+    public long stream(int[] prompt, long maxNewTokens, Sampler sampler, IntPredicate isEos, IntConsumer onToken) {
         if (maxNewTokens < 0) {
             throw new IllegalArgumentException("the number of new tokens must be >= 0, got " + maxNewTokens);
         }
-        int[] out = new int[maxNewTokens];
-        int n = 0;
+        long n = 0;
         INDArray logits = feed(prompt);
         while (n < maxNewTokens) {
-            int next = sampler.sample(logits.toDoubleVector());
-            if (next == eosId) {
+            double[] v = logits.toDoubleVector();
+            checkFinite(v);
+            int next = sampler.sample(v);
+            if (isEos.test(next)) {
                 break;
             }
-            out[n++] = next;
-            if (onToken != null) {
-                onToken.accept(next);
-            }
+            n++;
+            onToken.accept(next);
             if (n < maxNewTokens) {
                 logits = step(next);
             }
         }
-        return Arrays.copyOf(out, n);
+        return n;
+    }
+
+    /** NaN or infinite logits mean broken weights or an overflow: an error, not a token. */
+    private void checkFinite(double[] logits) {
+        for (int i = 0; i < logits.length; i++) {
+            if (!Double.isFinite(logits[i])) {
+                throw new IllegalStateException("the model's logits after token " + position + " are not finite ("
+                        + logits[i] + " for token id " + i + "): the weights hold NaN/Inf or the activations overflowed");
+            }
+        }
     }
 
     private void checkIds(int[] ids) {

@@ -19,6 +19,8 @@ import java.util.regex.Pattern;
 
 /** NumPy {@code .npy} files (format versions 1-3, C order, little-endian): the arrays tools exchange. */
 public final class Npy {
+    /** Largest file {@link #read} loads (it reads the whole file into one array). */
+    static final long MAX_FILE = Integer.MAX_VALUE - 64;
     private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
     private static final Pattern DESCR = Pattern.compile("'descr'\\s*:\\s*'([^']*)'");
     private static final Pattern FORTRAN = Pattern.compile("'fortran_order'\\s*:\\s*(True|False)");
@@ -44,8 +46,10 @@ public final class Npy {
 
     /** Reads a {@code .npy}; a file that is not one is an {@link IOException} naming the file and the problem. */
     public static Array read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) {
-            throw new IOException(file + ": no such file");
+        dev.infini.samediff.hf.SafeTensors.requireRegularFile(file, ".npy file");
+        long size = Files.size(file);
+        if (size > MAX_FILE) {
+            throw new IOException(file + ": " + size + " bytes is larger than the " + MAX_FILE + " bytes a .npy read here may hold");
         }
         byte[] all = Files.readAllBytes(file);
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
@@ -69,10 +73,13 @@ public final class Npy {
         } else {
             throw new IOException(file + ": unsupported .npy format version " + major);
         }
-        if (start + (long) headerLen > all.length) {
+        if (headerLen < 0 || start + (long) headerLen > all.length) {
             throw new IOException(file + ": .npy header runs past the end of the file");
         }
         String header = new String(all, start, headerLen, StandardCharsets.ISO_8859_1);
+        if (!header.endsWith("\n")) {
+            throw new IOException(file + ": malformed .npy header (it must end with a newline; header length wrong?)");
+        }
         Matcher d = DESCR.matcher(header), f = FORTRAN.matcher(header), s = SHAPE.matcher(header);
         if (!d.find() || !f.find() || !s.find()) {
             throw new IOException(file + ": malformed .npy header: " + header.trim());
@@ -81,27 +88,41 @@ public final class Npy {
             throw new IOException(file + ": Fortran-order arrays are not supported; save with C order");
         }
         String descr = d.group(1);
-        String[] parts = s.group(1).split(",");
-        int rank = 0;
-        long[] shape = new long[parts.length];
-        for (String p : parts) {
-            if (!p.isBlank()) {
-                shape[rank++] = Long.parseLong(p.trim());
-            }
-        }
-        long[] sh = java.util.Arrays.copyOf(shape, rank);
+        long[] sh = parseShape(file, s.group(1));
         int es = elementSize(file, descr);
         long n = 1;
         for (long x : sh) {
-            n *= x;
+            n = x == 0 || n == 0 ? 0 : (n > Long.MAX_VALUE / x ? Long.MAX_VALUE / es : n * x);
         }
         int dataStart = start + headerLen;
-        if (all.length - dataStart < n * es) {
+        if ((all.length - dataStart) / es < n) {
             throw new IOException(file + ": holds " + (all.length - dataStart) + " bytes of data but shape "
                     + java.util.Arrays.toString(sh) + " of " + descr + " needs " + n * es + " (truncated?)");
         }
         ByteBuffer data = ByteBuffer.wrap(all, dataStart, (int) (n * es)).slice().order(ByteOrder.LITTLE_ENDIAN);
         return new Array(descr, sh, data);
+    }
+
+    /** The shape tuple's text, e.g. {@code 3, 4} or {@code 5,}: non-negative integers only. */
+    private static long[] parseShape(Path file, String text) throws IOException {
+        String[] parts = text.split(",", -1);
+        long[] shape = new long[parts.length];
+        int rank = 0;
+        for (int i = 0; i < parts.length; i++) {
+            String p = parts[i].trim();
+            if (p.isEmpty() && i == parts.length - 1) {
+                continue; // the trailing comma of a 1-tuple
+            }
+            try {
+                shape[rank] = Long.parseLong(p);
+            } catch (NumberFormatException e) {
+                throw new IOException(file + ": malformed .npy shape (" + text + "): '" + p + "' is not an integer");
+            }
+            if (shape[rank++] < 0) {
+                throw new IOException(file + ": malformed .npy shape (" + text + "): negative dimension");
+            }
+        }
+        return java.util.Arrays.copyOf(shape, rank);
     }
 
     private static int elementSize(Path file, String descr) throws IOException {
@@ -197,6 +218,61 @@ public final class Npy {
                 ch.write(bb);
             }
         });
+    }
+
+    /**
+     * Writes 1-D int64 token ids one at a time, holding none of them: a fixed 128-byte header whose shape is
+     * filled in on {@link #close}, then the ids; the file appears (atomically) only when closed.
+     */
+    public static final class Int64Writer implements AutoCloseable {
+        private static final int HEADER = 128;
+        private final Path file;
+        private final Path tmp;
+        private final FileChannel ch;
+        private final ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        private long count;
+
+        public Int64Writer(Path file) throws IOException {
+            this.file = file;
+            Path parent = file.toAbsolutePath().getParent();
+            if (parent != null) {
+                Files.createDirectories(parent);
+            }
+            this.tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            this.ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING);
+            ch.position(HEADER);
+        }
+
+        public void add(long id) throws IOException {
+            if (!buf.hasRemaining()) {
+                drain();
+            }
+            buf.putLong(id);
+            count++;
+        }
+
+        private void drain() throws IOException {
+            buf.flip();
+            while (buf.hasRemaining()) {
+                ch.write(buf);
+            }
+            buf.clear();
+        }
+
+        @Override
+        public void close() throws IOException {
+            try (ch) {
+                drain();
+                String dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (" + count + ",), }";
+                String header = dict + " ".repeat(HEADER - 10 - dict.length() - 1) + "\n";
+                ByteBuffer head = ByteBuffer.allocate(HEADER).order(ByteOrder.LITTLE_ENDIAN);
+                head.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length())
+                        .put(header.getBytes(StandardCharsets.ISO_8859_1)).flip();
+                ch.write(head, 0);
+            }
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        }
     }
 
     private interface Body {
