@@ -61,9 +61,13 @@ class StandaloneClusterIT {
         System.out.printf("standalone %s: exit %d in %.1f s, round losses %s%n", mode, s.exitCode(), s.wall().toMillis() / 1e3, losses);
         assertEquals(0, s.exitCode(), "SparkSubmit failed; its output:\n" + tail(s.output()));
         assertEquals(ROUNDS, losses.size(), "one loss per round: " + losses);
-        assertTrue(losses.get(ROUNDS - 1) < losses.get(0), "round losses " + losses);
+        // A round's loss is the workers' last minibatches (noisy): some later round beats the first, and the
+        // validation loss ends well below an untrained byte model's ln(260) = 5.56.
+        assertTrue(losses.subList(1, ROUNDS).stream().anyMatch(l -> l < losses.get(0)), "round losses " + losses);
         String summary = s.output().lines().filter(l -> l.startsWith("{\"steps\"")).reduce((a, b) -> b).orElse("");
         assertTrue(summary.contains("\"engine\":\"graph+spark-" + name + "\""), "summary line: " + summary);
+        Matcher val = Pattern.compile("\"val_loss\":([0-9.]+)").matcher(summary);
+        assertTrue(val.find() && Double.parseDouble(val.group(1)) < Math.log(260) - 0.5, "summary line: " + summary);
 
         Map<Path, String> fresh = new HashMap<>(cluster.executorLogs());
         fresh.keySet().removeAll(before.keySet());
