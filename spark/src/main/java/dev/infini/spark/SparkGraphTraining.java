@@ -38,8 +38,13 @@ public final class SparkGraphTraining implements GraphTraining.SparkBackend {
     private static final Logger log = LoggerFactory.getLogger(SparkGraphTraining.class);
     /** System property: number of passes over the collected minibatches (default 1). */
     public static final String ROUNDS = "infini.spark.rounds";
-    /** System property: Aeron port of the shared training master (default 40123). */
+    /** System property: Aeron port of the shared training master's driver (controller), default 40123. */
     public static final String PORT = "infini.spark.port";
+    /**
+     * System property: Aeron port of each executor of the shared training master (default 40124); an executor whose
+     * environment sets {@value WorkerPort#ENV} uses that instead (several executors on one host).
+     */
+    public static final String WORKER_PORT = "infini.spark.workerPort";
     /**
      * System property: initial threshold of the shared master's adaptive update encoding (default 1e-3; the DL4J
      * builder's default of 1e-4 learned several times slower in the local test).
@@ -126,6 +131,7 @@ public final class SparkGraphTraining implements GraphTraining.SparkBackend {
         }
         VoidConfiguration voidConf = VoidConfiguration.builder()
                 .unicastPort(Integer.getInteger(PORT, 40123))
+                .portSupplier(new WorkerPort(Integer.getInteger(WORKER_PORT, 40124)))
                 .networkMask(o.sparkMaster().startsWith("local") ? "127.0.0.0/8" : System.getProperty("infini.spark.networkMask", "10.0.0.0/8"))
                 .controllerAddress(o.sparkMaster().startsWith("local") ? "127.0.0.1" : System.getProperty("infini.spark.controller"))
                 .build();
