@@ -79,6 +79,10 @@ public final class TrainOptions {
             + "and the queries, one drawn per batch; a sample is (gap + 2) x --segment tokens and --seq-len is not used "
             + "(default: ${DEFAULT-VALUE}).")
     public String gaps = "0,1,2,4";
+    @Option(names = "--recall-block", paramLabel = "N", description = "With --corpus recall: the block of the sample format "
+            + "(pairs block, filler blocks, queries block), default the --segment; a --segment of 2 x N puts the pairs and "
+            + "the queries of gap 0 in one segment (local attention can answer: a curriculum step before the memory).")
+    public Integer recallBlock;
     @Option(names = "--val-fraction", paramLabel = "F", description = "Fraction of the corpus's documents held out for validation (default: ${DEFAULT-VALUE}).")
     public double valFraction = 0.1;
     @Option(names = "--val-batches", paramLabel = "N", description = "Validation batches per evaluation, 0 for all (default: ${DEFAULT-VALUE}).")

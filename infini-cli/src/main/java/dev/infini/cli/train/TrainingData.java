@@ -56,7 +56,7 @@ public record TrainingData(DataSetIterator train, Supplier<String> position, Con
         if (!(tok instanceof ByteTokenizer)) {
             throw new IllegalArgumentException("--corpus recall needs the byte tokenizer (ids are bytes), got " + tok);
         }
-        RecallTask task = new RecallTask(o.segment);
+        RecallTask task = new RecallTask(o.recallBlock != null ? o.recallBlock : o.segment);
         int[] pr = parsePairs(o.pairs);
         int[] gaps = RecallEval.parseGaps(o.gaps);
         RecallIterator train = new RecallIterator(task, pr[0], pr[1], gaps, o.steps * o.accumulation, o.batch, o.seed);
@@ -67,7 +67,7 @@ public record TrainingData(DataSetIterator train, Supplier<String> position, Con
             valSet.add(toBatch(val.next()));
         }
         return new TrainingData(train, () -> Integer.toString(train.cursor()), st -> train.setCursor(Integer.parseInt(st)),
-                valSet, Arrays.copyOf(val.samples(0)[0].ids(), o.segment));
+                valSet, Arrays.copyOf(val.samples(0)[0].ids(), task.segment()));
     }
 
     /** "8" or "2-8". */
