@@ -36,7 +36,7 @@ class PretrainedModelsTest {
     /** The checkpoint of a shipped model, through its family's zoo class (files checked into {@code cache}). */
     static InfiniModel load(InfiniPretrained p, Path cache) throws IOException {
         assumeTrue(p.shipped(), "models/" + p.id() + "/ is not in this build (no classpath resource "
-                + p.resource(InfiniPretrained.SUMS) + "): the pretrained model files have not been committed yet");
+                + p.resource("config.json") + "): the pretrained model files have not been committed yet");
         InfiniZooModel zoo = switch (p.config().family()) {
             case GEMMA -> InfiniGemma.builder().cacheDir(cache).build();
             case LLAMA -> InfiniLlama.builder().cacheDir(cache).build();

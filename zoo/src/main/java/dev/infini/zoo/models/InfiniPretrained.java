@@ -67,17 +67,21 @@ public enum InfiniPretrained {
         return RESOURCE_ROOT + id + "/" + file;
     }
 
-    /** The URL of the directory the jar (or {@code target/classes}) holds this model in; empty when not shipped. */
+    /**
+     * The URL of the directory the jar (or {@code target/classes}) holds this model in; empty when not shipped. A
+     * model shipped without its {@value #SUMS} is shipped, and refused when loaded (the error says to run
+     * {@code models/checksums.sh}).
+     */
     public Optional<String> shippedUrl() {
-        URL sums = InfiniPretrained.class.getClassLoader().getResource(resource(SUMS));
-        if (sums == null) {
+        URL config = InfiniPretrained.class.getClassLoader().getResource(resource("config.json"));
+        if (config == null) {
             return Optional.empty();
         }
-        String s = sums.toString();
-        return Optional.of(s.substring(0, s.length() - SUMS.length()));
+        String s = config.toString();
+        return Optional.of(s.substring(0, s.length() - "config.json".length()));
     }
 
-    /** Whether this build ships the model (its {@value #SUMS} is on the classpath). */
+    /** Whether this build ships the model (its config.json is on the classpath). */
     public boolean shipped() {
         return shippedUrl().isPresent();
     }
@@ -86,9 +90,9 @@ public enum InfiniPretrained {
     public byte[] manifestBytes() throws IOException {
         try (InputStream in = InfiniPretrained.class.getClassLoader().getResourceAsStream(resource(SUMS))) {
             if (in == null) {
-                throw new IOException("the pretrained model '" + id + "' is not in this build: no classpath resource "
-                        + resource(SUMS) + " (the zoo jar packs models/" + id + "/ with its " + SUMS
-                        + ", written by models/checksums.sh)");
+                throw new IOException("the pretrained model '" + id + "' has no checksums in this build: no classpath "
+                        + "resource " + resource(SUMS) + " (run models/checksums.sh " + id + " and commit models/" + id
+                        + "/" + SUMS + ")");
             }
             return in.readAllBytes();
         }

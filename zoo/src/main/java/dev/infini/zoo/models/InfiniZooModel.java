@@ -213,7 +213,7 @@ public abstract class InfiniZooModel extends ZooModel<InfiniZooModel> {
         }
         ModelFamily shipped = shippedFamily(p.get());
         return shipped == null ? "models/" + p.get().id() + "/ is not in this build (no classpath resource "
-                + p.get().resource(InfiniPretrained.SUMS) + ")"
+                + p.get().resource("config.json") + ")"
                 : "models/" + p.get().id() + " is a " + shipped + " model, not " + family;
     }
 

@@ -32,7 +32,7 @@ class PretrainedZooModelsTest {
     /** A model shipped in this build (models/NAME/ packed into the jar), or the test is skipped saying so. */
     static InfiniPretrained requireShipped(InfiniPretrained p) {
         assumeTrue(p.shipped(), "models/" + p.id() + "/ is not in this build (no classpath resource "
-                + p.resource(InfiniPretrained.SUMS) + "): the pretrained model files have not been committed yet");
+                + p.resource("config.json") + "): the pretrained model files have not been committed yet");
         return p;
     }
 
