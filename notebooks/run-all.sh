@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # notebooks/run-all.sh [NOTEBOOK.ipynb ...]: executes the notebooks (default: all NN-*.ipynb here, in order)
-# headless and in place, so that they keep the outputs of this run. Run notebooks/setup.sh first.
+# headless and in place, so that they keep the outputs of this run, with machine paths in the outputs made relative
+# to the repository (relative-paths.py). Run notebooks/setup.sh first.
 #
 # A cell that raises an error fails the run (exit code 1, the error printed) and leaves that notebook as it was.
 # rapaio-jupyter-kernel 3.0.1 sometimes never answers its first request (a start-up race in the kernel's channel
@@ -36,6 +37,7 @@ for nb in "$@"; do
     start=$SECONDS
     if "$JUPYTER" nbconvert "${args[@]}" "$nb" >"$log" 2>&1; then
       echo "run-all: $nb ran in $((SECONDS - start)) s"
+      python3 relative-paths.py "$nb"     # outputs show paths relative to the repository (the kernel's %jar line)
       break
     fi
     # A kernel that never answered: no cell ran. Anything else (a cell error, a kernel that died while running a

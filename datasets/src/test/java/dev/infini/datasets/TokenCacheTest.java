@@ -112,4 +112,16 @@ class TokenCacheTest {
             }
         }
     }
+
+    @Test
+    @DisplayName("logged cache paths carry no machine prefix: relative inside the working directory, ~/ under home")
+    void shownPathsAreRelative() {
+        java.nio.file.Path cwd = java.nio.file.Path.of("").toAbsolutePath();
+        assertEquals("target/x.ids", TokenCache.shown(cwd.resolve("target/x.ids")));
+        java.nio.file.Path home = java.nio.file.Path.of(System.getProperty("user.home"));
+        if (!cwd.startsWith(home)) {
+            assertEquals("~/.cache/infini/tokens/a.ids", TokenCache.shown(home.resolve(".cache/infini/tokens/a.ids")));
+        }
+        assertEquals("/proc/x", TokenCache.shown(java.nio.file.Path.of("/proc/x")));
+    }
 }

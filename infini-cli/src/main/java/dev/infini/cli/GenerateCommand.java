@@ -92,6 +92,12 @@ final class GenerateCommand implements Callable<Integer> {
         Optional<Tokenizer> tok = promptIds != null ? Tokenizers.forModel(model, m.config())
                 : Optional.of(Tokenizers.require(model, m.config(), "a text prompt (--prompt or --prompt-file)"));
         promptIds = checkedPromptIds(promptIds, tok, promptText, m.config().vocabSize());
+        if (tok.isPresent() && tok.get().vocabSize() < m.config().vocabSize()) {
+            // Ids the tokenizer cannot decode (e.g. a vocabulary padded to a multiple of 64) are never sampled.
+            log.info("the model has {} token ids, the tokenizer {}: ids >= {} are never sampled", m.config().vocabSize(),
+                    tok.get().vocabSize(), tok.get().vocabSize());
+            sampler = sampler.limitedTo(tok.get().vocabSize());
+        }
         log.info("prompt: {} tokens ({} segment(s) of {}), generating up to {} tokens, {}", promptIds.length,
                 (promptIds.length + m.config().segmentSize() - 1) / m.config().segmentSize(), m.config().segmentSize(),
                 maxNewTokens, sampler.isGreedy() ? "greedy" : "T=" + temperature + " top-k=" + topK + " top-p=" + topP

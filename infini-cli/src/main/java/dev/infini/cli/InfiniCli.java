@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 
 /**
  * The {@code infini} command-line tool ({@code ./infini <command>} from the repository root, or
- * {@code mvn -pl zoo exec:java -Dexec.args="<command> ..."}). Bad arguments or bad files end with a
+ * {@code mvn -q -pl infini-cli -am test-compile exec:java -Dexec.args="<command> ..."}). Bad arguments or bad files end with a
  * non-zero exit code and a one-line message; {@code --verbose} adds the stack trace.
  */
 @Command(name = "infini", mixinStandardHelpOptions = true, version = "infini 0.1.0",

@@ -131,6 +131,30 @@ class GenerationCliTest {
     }
 
     @Test
+    @DisplayName("generate: a model with more token ids than its tokenizer never samples the ids the tokenizer lacks")
+    void generateWithALargerVocabularyThanTheTokenizer() throws Exception {
+        int tokVocab = 3 + SelfContainedCheckpointTest.WORDS.size();
+        InfiniConfig c = InfiniConfig.builder(ModelFamily.LLAMA).vocabSize(tokVocab + 40).hiddenSize(16).intermediateSize(32)
+                .numLayers(1).numHeads(2).numKvHeads(1).headDim(8).tieWordEmbeddings(false).segmentSize(16)
+                .bosTokenId(1).eosTokenId(2).padTokenId(0).build();
+        Path model = tmp.resolve("padded-vocab");
+        HfCheckpoint.save(TestModels.randomModel(c, 23, DataType.FLOAT), model);
+        Files.writeString(model.resolve("tokenizer.json"), SelfContainedCheckpointTest.wordLevelTokenizer());
+        int drawn = 0;
+        for (int seed = 1; seed <= 4; seed++) {           // a sample can stop at once on EOS: several seeds
+            Path ids = tmp.resolve("ids" + seed + ".npy");
+            int code = InfiniCli.execute("generate", "--model", model.toString(), "--prompt", "the sea and the whale",
+                    "--max-new-tokens", "40", "--temperature", "3", "--seed", "" + seed, "--output-ids", ids.toString());
+            assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+            for (int id : Npy.readTokenIds(ids)) {
+                assertTrue(id < tokVocab, "sampled id " + id + ", outside the tokenizer's " + tokVocab + " ids");
+                drawn++;
+            }
+        }
+        assertTrue(drawn >= 20, "only " + drawn + " tokens generated over 4 seeds");
+    }
+
+    @Test
     @DisplayName("generate: --prompt-file, and --prompt-ids for a model without a tokenizer (ids to stdout)")
     void generateFromFileAndIds() throws Exception {
         Path model = savedModel(ByteTokenizer.VOCAB_SIZE);

@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A checkpoint of {@code train --init DIR --tokenizer FILE} generates from a text prompt with no other flags or files. */
 class SelfContainedCheckpointTest {
-    private static final List<String> WORDS = List.of("the", "of", "and", "a", "to", "in", "that", "his", "it", "i",
+    static final List<String> WORDS = List.of("the", "of", "and", "a", "to", "in", "that", "his", "it", "i",
             "whale", "ship", "sea", "call", "me", "ishmael", "some", "years", "ago", ".", ",", "was", "with", "as", "he");
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -54,7 +54,7 @@ class SelfContainedCheckpointTest {
     }
 
     /** A word-level Hugging Face tokenizer.json: <unk>, <s>, </s>, then lower-cased words split on whitespace. */
-    private static String wordLevelTokenizer() {
+    static String wordLevelTokenizer() {
         ObjectMapper m = new ObjectMapper();
         ObjectNode root = m.createObjectNode();
         root.put("version", "1.0");

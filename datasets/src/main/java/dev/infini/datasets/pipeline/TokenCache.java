@@ -90,16 +90,16 @@ public final class TokenCache {
         if (Files.isRegularFile(idx) && Files.isRegularFile(ids)) {
             try {
                 TokenizedCorpus c = map(ids, idx, key);
-                log.info("loaded {} from token cache {} in {} ms", c, ids, (System.nanoTime() - t0) / 1_000_000);
+                log.info("loaded {} from token cache {} in {} ms", c, shown(ids), (System.nanoTime() - t0) / 1_000_000);
                 return new Loaded(c, true, ids);
             } catch (IOException | RuntimeException e) {
-                log.warn("token cache {} is unreadable ({}); tokenizing again", idx, e.getMessage());
+                log.warn("token cache {} is unreadable ({}); tokenizing again", shown(idx), e.getMessage());
             }
         }
         TokenizedCorpus fresh = TokenizedCorpus.tokenize(corpus, tokenizer);
         write(fresh, key, ids, idx);
         TokenizedCorpus c = map(ids, idx, key);
-        log.info("wrote token cache {} ({} tokens) in {} ms", ids, c.numTokens(), (System.nanoTime() - t0) / 1_000_000);
+        log.info("wrote token cache {} ({} tokens) in {} ms", shown(ids), c.numTokens(), (System.nanoTime() - t0) / 1_000_000);
         return new Loaded(c, false, ids);
     }
 
@@ -225,5 +225,25 @@ public final class TokenCache {
 
     private static String safe(String s) {
         return s.replaceAll("[^A-Za-z0-9._-]", "_");
+    }
+
+    /**
+     * A path as logs show it, without machine-specific prefixes: relative to the working directory when inside it,
+     * {@code ~/...} under the user's home, else absolute.
+     */
+    public static String shown(Path path) {
+        Path p = path.toAbsolutePath().normalize();
+        Path cwd = Path.of("").toAbsolutePath().normalize();
+        if (p.startsWith(cwd) && !p.equals(cwd)) {
+            return cwd.relativize(p).toString();
+        }
+        String home = System.getProperty("user.home");
+        if (home != null && !home.isEmpty()) {
+            Path h = Path.of(home).toAbsolutePath().normalize();
+            if (p.startsWith(h) && !p.equals(h)) {
+                return "~/" + h.relativize(p);
+            }
+        }
+        return p.toString();
     }
 }

@@ -20,14 +20,26 @@ import java.util.stream.Stream;
 
 /**
  * Throughput of tokenization plus batching on the bundled corpora, and cache timings. Run with
- * {@code mvn -q -f datasets/pom.xml test-compile exec:java -Dexec.classpathScope=test
+ * {@code mvn -q -pl datasets -am test-compile exec:java -Dexec.classpathScope=test
  * -Dexec.mainClass=dev.infini.datasets.bench.TokenizeBench}. Prints tokens/s (wall clock, this machine).
  */
 public final class TokenizeBench {
     private static final int SEQ_LEN = 2048;
     private static final int BATCH = 8;
 
+    static final String USAGE = "Usage: TokenizeBench [--help]\n"
+            + "Tokenizes and batches the bundled corpora (Moby-Dick, SOTU) with the byte and a Hugging Face tokenizer into ["
+            + BATCH + ", " + SEQ_LEN + "] blocks, prints tokens/s, then times the token cache. Takes no arguments.";
+
     public static void main(String[] args) throws IOException {
+        if (args.length > 0) {
+            boolean help = args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"));
+            (help ? System.out : System.err).println((help ? "" : "unknown arguments " + List.of(args) + "\n") + USAGE);
+            if (!help) {
+                System.exit(2);
+            }
+            return;
+        }
         List<Corpus> corpora = List.of(Corpus.mobyDick(), Corpus.stateOfTheUnion());
         List<Tokenizer> tokenizers = List.of(new ByteTokenizer(), Fixtures.mistral());
         // warm-up (JIT, ND4J and DJL native loading)

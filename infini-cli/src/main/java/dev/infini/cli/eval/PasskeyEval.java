@@ -89,7 +89,8 @@ public final class PasskeyEval {
                 for (int t = 0; t < trials; t++) {
                     PasskeySample s = task.sample(lengths[i] - answerTokens, depths[j], trialSeed(seed, lengths[i], j, t));
                     dec.reset();
-                    int[] out = dec.generate(s.promptIds(), answerTokens + 1, Sampler.greedy(), tokenizer.eosId(), null);
+                    int[] out = dec.generate(s.promptIds(), answerTokens + 1, Sampler.greedy().limitedTo(tokenizer.vocabSize()),
+                            tokenizer.eosId(), null);
                     String answer = tokenizer.decode(out);
                     boolean ok = s.isCorrect(answer);
                     if (ok) {

@@ -132,8 +132,8 @@ public final class RunArtifacts implements Closeable {
             return "";
         }
         int[] prompt = o.samplePrompt != null ? tok.encode(o.samplePrompt) : defaultPrompt;
-        int[] out = new StreamingDecoder(model).generate(prompt, o.sampleTokens, new Sampler(0.8, 40, 0.95, o.seed),
-                tok.eosId(), t -> { });
+        int[] out = new StreamingDecoder(model).generate(prompt, o.sampleTokens, new Sampler(0.8, 40, 0.95, o.seed)
+                        .limitedTo(tok.vocabSize()), tok.eosId(), t -> { });
         String text = tok.decode(prompt) + tok.decode(out);
         log.info("sample:\n{}", text.length() > 600 ? "..." + text.substring(text.length() - 600) : text);
         return text;

@@ -7,14 +7,22 @@ import java.util.SplittableRandom;
  * Chooses the next token from logits: greedy (temperature 0), or a draw from {@code softmax(logits / T)}
  * restricted to the {@code topK} most likely tokens (0 = no limit) and then to the smallest set of most likely
  * tokens whose probability reaches {@code topP} (1 = no limit). Deterministic for a given seed.
+ * {@link #limitedTo(int)} keeps ids at or above a limit from ever being chosen (a model whose vocabulary is larger than
+ * its tokenizer's: ids the tokenizer cannot decode).
  */
 public final class Sampler {
     private final double temperature;
     private final int topK;
     private final double topP;
+    private final long seed;
+    private final int limit;
     private final SplittableRandom random;
 
     public Sampler(double temperature, int topK, double topP, long seed) {
+        this(temperature, topK, topP, seed, 0);
+    }
+
+    private Sampler(double temperature, int topK, double topP, long seed, int limit) {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
         }
@@ -27,7 +35,30 @@ public final class Sampler {
         this.temperature = temperature;
         this.topK = topK;
         this.topP = topP;
+        this.seed = seed;
+        this.limit = limit;
         this.random = new SplittableRandom(seed);
+    }
+
+    /**
+     * A fresh sampler with these settings that only chooses ids below {@code vocab} (the logits of the others are
+     * ignored, as if -infinity); 0 = no limit.
+     */
+    public Sampler limitedTo(int vocab) {
+        if (vocab < 0) {
+            throw new IllegalArgumentException("the vocabulary limit must be >= 0 (0 = none), got " + vocab);
+        }
+        return new Sampler(temperature, topK, topP, seed, vocab);
+    }
+
+    /** The ids this sampler may choose are below this (0 = no limit). */
+    public int limit() {
+        return limit;
+    }
+
+    /** The logits this sampler chooses among: all of them, or the first {@link #limit()}. */
+    private double[] allowed(double[] logits) {
+        return limit > 0 && limit < logits.length ? Arrays.copyOf(logits, limit) : logits;
     }
 
     public static Sampler greedy() {
@@ -53,9 +84,10 @@ public final class Sampler {
      * The distribution tokens are drawn from: zero outside the top-k/top-p set, renormalised inside it
      * (for greedy sampling, all mass on the argmax).
      */
-    public double[] distribution(double[] logits) {
+    public double[] distribution(double[] all) {
+        double[] logits = allowed(all);
         int v = logits.length;
-        double[] p = new double[v];
+        double[] p = new double[all.length];
         if (isGreedy()) {
             p[argmax(logits)] = 1;
             return p;
@@ -106,7 +138,7 @@ public final class Sampler {
             }
         }
         if (isGreedy()) {
-            return argmax(logits);
+            return argmax(allowed(logits));
         }
         double[] p = distribution(logits);
         double u = random.nextDouble();

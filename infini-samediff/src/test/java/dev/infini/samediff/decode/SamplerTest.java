@@ -115,4 +115,31 @@ class SamplerTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new Sampler(1, 0, 1.5, 0)).getMessage().contains("1.5"));
         assertThrows(IllegalArgumentException.class, () -> new Sampler(1, 0, 0, 0));
     }
+
+    @Test
+    @DisplayName("limitedTo(n): ids >= n are never chosen, greedy or sampled, even where they have the largest logits")
+    void limitedToAVocabulary() {
+        double[] l = logits(3, 40);
+        for (int i = 28; i < 40; i++) {
+            l[i] = 50;                                   // the ids a 28-token tokenizer cannot decode dominate
+        }
+        assertTrue(Sampler.greedy().sample(l) >= 28, "unlimited, the argmax is one of them");
+        assertEquals(Sampler.argmax(java.util.Arrays.copyOf(l, 28)), Sampler.greedy().limitedTo(28).sample(l));
+        Sampler s = new Sampler(1.5, 0, 1.0, 9).limitedTo(28);
+        assertEquals(28, s.limit());
+        for (int d : draws(s, l, 500)) {
+            assertTrue(d >= 0 && d < 28, "drew " + d);
+        }
+        double[] p = s.distribution(l);
+        assertEquals(40, p.length);
+        double inside = 0;
+        for (int i = 0; i < 40; i++) {
+            assertTrue(i < 28 || p[i] == 0, "p[" + i + "] = " + p[i]);
+            inside += p[i];
+        }
+        assertEquals(1.0, inside, 1e-12);
+        assertArrayEquals(draws(new Sampler(1.0, 0, 1.0, 4), logits(5, 20), 50),
+                draws(new Sampler(1.0, 0, 1.0, 4).limitedTo(0), logits(5, 20), 50), "0 = no limit, same draws");
+        assertThrows(IllegalArgumentException.class, () -> s.limitedTo(-1));
+    }
 }

@@ -7,7 +7,14 @@ import dev.infini.samediff.ModelFamily;
 import dev.infini.samediff.Presets;
 import dev.infini.zoo.dl4j.InfiniGraph;
 import dev.infini.samediff.hf.HfCheckpoint;
+import org.deeplearning4j.common.resources.DL4JResources;
+import org.deeplearning4j.common.resources.ResourceType;
+import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.zoo.ModelMetaData;
+import org.deeplearning4j.zoo.PretrainedType;
+import org.deeplearning4j.zoo.ZooModel;
+import org.deeplearning4j.zoo.ZooType;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
 
@@ -17,19 +24,30 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Optional;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 
 /**
- * A zoo model in the style of Deeplearning4j's {@code ZooModel}: a builder with hyper-parameters and
- * defaults, {@link #init()} for a trainable {@link ComputationGraph} ({@link InfiniGraph} form), and
- * {@link #initPretrained(Path)} / {@link #initPretrained(URI, String)} for Hugging Face checkpoints.
- * {@link InfiniGemma} and {@link InfiniLlama} fix the family.
+ * A Deeplearning4j {@link ZooModel}: a builder with hyper-parameters and defaults (the preset names are the core's
+ * one table, {@link Presets}), {@link #init()} for a trainable {@link ComputationGraph} ({@link InfiniGraph} form,
+ * stable vertex names), {@link #initPretrained()} / {@link #initPretrained(PretrainedType)} for the models this
+ * repository ships ({@link InfiniPretrained}, offline, checksums verified), and {@link #initPretrained(Path)} /
+ * {@link #initPretrained(URI, String)} for any Hugging Face checkpoint. {@link InfiniGemma} and {@link InfiniLlama}
+ * fix the family.
+ *
+ * <p>The DL4J contract for pretrained weights: {@link #pretrainedUrl(PretrainedType)} is the directory URL the
+ * model's files are read from (the jar's resources, or a user-hosted copy given by {@link Builder#pretrainedUrl} or
+ * the system property {@value #URL_PROPERTY}{@code <name>}), {@link #pretrainedChecksum(PretrainedType)} the
+ * Adler32 of its {@value InfiniPretrained#SUMS} manifest. The manifest is copied first into DL4J's cache directory
+ * ({@code DL4JResources.getDirectory(ZOO_MODEL, modelName())}, or {@link Builder#cacheDir}) and checked, then every
+ * file it lists, checked by SHA-256.
  */
-public abstract class InfiniZooModel {
+public abstract class InfiniZooModel extends ZooModel<InfiniZooModel> {
+    /** System property prefix of a user-hosted copy: {@code -Dinfini.zoo.pretrained.byte-lm=https://host/byte-lm/}. */
+    public static final String URL_PROPERTY = "infini.zoo.pretrained.";
     /** Sub-directory of DL4J's resource directory ({@code ~/.deeplearning4j}) holding downloads. */
     public static final String CACHE_DIR = "infini-zoo";
 
@@ -43,6 +61,9 @@ public abstract class InfiniZooModel {
     private final boolean checkpointing;
     private final long seed;
     private final Path cacheDir;
+    private final Map<InfiniPretrained, String> urls;
+    private final Map<InfiniPretrained, Long> checksums;
+    private int[][] inputShape;
 
     protected InfiniZooModel(ModelFamily family, Builder<?> b) {
         String name = b.preset != null ? b.preset : (family == ModelFamily.GEMMA ? "micro" : "micro-llama");
@@ -60,6 +81,9 @@ public abstract class InfiniZooModel {
         this.checkpointing = b.checkpointing;
         this.seed = b.seed;
         this.cacheDir = b.cacheDir;
+        this.urls = new EnumMap<>(b.urls);
+        this.checksums = new EnumMap<>(b.checksums);
+        this.inputShape = new int[][] {{config().segmentSize()}};
     }
 
     /**
@@ -77,6 +101,8 @@ public abstract class InfiniZooModel {
         boolean checkpointing = true;
         long seed = 42;
         Path cacheDir;
+        final Map<InfiniPretrained, String> urls = new EnumMap<>(InfiniPretrained.class);
+        final Map<InfiniPretrained, Long> checksums = new EnumMap<>(InfiniPretrained.class);
 
         /** A name from the project's preset table ({@link Presets}), e.g. {@code gemma-2b}, {@code micro-llama}. */
         public B preset(String name) { Presets.get(name); this.preset = name; return (B) this; }
@@ -88,8 +114,26 @@ public abstract class InfiniZooModel {
         /** Per-segment gradient checkpointing in the decoder layers. */
         public B checkpointing(boolean on) { this.checkpointing = on; return (B) this; }
         public B seed(long s) { this.seed = s; return (B) this; }
-        /** Download cache (default: DL4J's resource directory + {@value #CACHE_DIR}). */
+        /**
+         * Cache of downloads and of the pretrained models' verified files (default: DL4J's directories,
+         * {@code ~/.deeplearning4j/models/<modelName>/} for the pretrained models).
+         */
         public B cacheDir(Path dir) { this.cacheDir = dir; return (B) this; }
+
+        /**
+         * A user-hosted copy of a pretrained model: the directory URL (file, http or https) holding the same files
+         * as {@code models/<name>/}, its {@value InfiniPretrained#SUMS} included; checked against the jar's manifest.
+         */
+        public B pretrainedUrl(InfiniPretrained model, String directoryUrl) {
+            this.urls.put(model, directoryUrl.endsWith("/") ? directoryUrl : directoryUrl + "/");
+            return (B) this;
+        }
+
+        /** A user-hosted copy with its own files: {@code adler32} is the Adler32 of its {@value InfiniPretrained#SUMS}. */
+        public B pretrainedUrl(InfiniPretrained model, String directoryUrl, long adler32) {
+            this.checksums.put(model, adler32);
+            return pretrainedUrl(model, directoryUrl);
+        }
 
         public abstract InfiniZooModel build();
     }
@@ -112,8 +156,138 @@ public abstract class InfiniZooModel {
     }
 
     /** A randomly initialised, trainable graph of this preset. */
+    @Override
     public ComputationGraph init() {
         return InfiniGraph.create(config(), options());
+    }
+
+    /** {@link #initPretrained(PretrainedType)} of DL4J's default type: the byte-level language model. */
+    @Override
+    public ComputationGraph initPretrained() throws IOException {
+        return initPretrained(PretrainedType.IMAGENET);
+    }
+
+    /**
+     * The graph form of a pretrained model of this repository ({@link InfiniPretrained#of}: IMAGENET is the byte-level
+     * language model, MNIST the recall model), read offline from the jar unless a user-hosted copy is configured;
+     * every file checked (see the class comment). The builder's segment size and memory rule overrides apply.
+     *
+     * @throws UnsupportedOperationException when this family has no pretrained model of that type in this build
+     */
+    @Override
+    public ComputationGraph initPretrained(PretrainedType type) throws IOException {
+        return initPretrained(pretrainedDirectory(type));
+    }
+
+    /** The graph form of one of this repository's pretrained models. */
+    public ComputationGraph initPretrained(InfiniPretrained model) throws IOException {
+        return initPretrained(model.type());
+    }
+
+    /** The verified local directory (config.json, model.safetensors, ...) of a pretrained model: the checkpoint itself. */
+    public Path pretrainedDirectory(PretrainedType type) throws IOException {
+        InfiniPretrained p = pretrained(type).orElseThrow(() -> new UnsupportedOperationException(
+                modelName() + " has no pretrained model of type " + type + ": " + pretrainedNote(type)));
+        Path root = cacheDir != null ? cacheDir
+                : DL4JResources.getDirectory(ResourceType.ZOO_MODEL, modelName()).toPath();
+        long sum = pretrainedChecksum(type);
+        return PretrainedFiles.materialise(pretrainedUrl(type), sum,
+                root.resolve(p.id() + "-" + Long.toHexString(sum)));
+    }
+
+    /** The same for one of this repository's pretrained models. */
+    public Path pretrainedDirectory(InfiniPretrained model) throws IOException {
+        return pretrainedDirectory(model.type());
+    }
+
+    /** The model of this type, if this family has it (shipped in this build, or a user-hosted copy configured). */
+    private Optional<InfiniPretrained> pretrained(PretrainedType type) {
+        return InfiniPretrained.of(type).filter(p -> userUrl(p) != null || shippedFamily(p) == family);
+    }
+
+    private String pretrainedNote(PretrainedType type) {
+        Optional<InfiniPretrained> p = InfiniPretrained.of(type);
+        if (p.isEmpty()) {
+            return "the types are " + java.util.Arrays.stream(InfiniPretrained.values())
+                    .map(v -> v.type() + " (" + v.id() + ")").toList();
+        }
+        ModelFamily shipped = shippedFamily(p.get());
+        return shipped == null ? "models/" + p.get().id() + "/ is not in this build (no classpath resource "
+                + p.get().resource("config.json") + ")"
+                : "models/" + p.get().id() + " is a " + shipped + " model, not " + family;
+    }
+
+    private static ModelFamily shippedFamily(InfiniPretrained p) {
+        try {
+            return p.shipped() ? p.config().family() : null;
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalStateException("cannot read the shipped " + p.resource("config.json") + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String userUrl(InfiniPretrained p) {
+        String u = urls.get(p);
+        if (u == null) {
+            u = System.getProperty(URL_PROPERTY + p.id());
+            if (u != null && !u.endsWith("/")) {
+                u = u + "/";
+            }
+        }
+        return u;
+    }
+
+    /** The directory URL the pretrained model's files are read from (a user-hosted copy, else the jar); null if none. */
+    @Override
+    public String pretrainedUrl(PretrainedType type) {
+        return pretrained(type).map(p -> userUrl(p) != null ? userUrl(p) : p.shippedUrl().orElse(null)).orElse(null);
+    }
+
+    /** The Adler32 of the model's {@value InfiniPretrained#SUMS} manifest (0 when there is no such model). */
+    @Override
+    public long pretrainedChecksum(PretrainedType type) {
+        Optional<InfiniPretrained> p = pretrained(type);
+        if (p.isEmpty()) {
+            return 0;
+        }
+        Long given = checksums.get(p.get());
+        if (given != null) {
+            return given;
+        }
+        try {
+            return PretrainedFiles.adler32(p.get().manifestBytes());
+        } catch (IOException e) {
+            throw new IllegalStateException(modelName() + ": a user-hosted copy of " + p.get().id()
+                    + " needs its checksum (Builder.pretrainedUrl(model, url, adler32)): " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public boolean pretrainedAvailable(PretrainedType type) {
+        return pretrained(type).isPresent();
+    }
+
+    /** Input: token ids {@code [batch, T]} of any length T (one segment shown); output: logits over the vocabulary. */
+    @Override
+    public ModelMetaData metaData() {
+        return new ModelMetaData(inputShape, config().vocabSize(), ZooType.RNN);
+    }
+
+    /**
+     * The sequence length shown in {@link #metaData()}: {@code {{T}}}. The graph takes any length, so this changes
+     * nothing else.
+     */
+    @Override
+    public void setInputShape(int[][] shape) {
+        if (shape == null || shape.length != 1 || shape[0].length != 1 || shape[0][0] < 1) {
+            throw new IllegalArgumentException("the input shape of " + modelName()
+                    + " is {{T}}: one input, token ids of length T >= 1; got " + java.util.Arrays.deepToString(shape));
+        }
+        this.inputShape = new int[][] {shape[0].clone()};
+    }
+
+    @Override
+    public Class<? extends Model> modelType() {
+        return ComputationGraph.class;
     }
 
     /** The graph form of a Hugging Face checkpoint directory (segment size and rule overrides applied). */
@@ -177,22 +351,11 @@ public abstract class InfiniZooModel {
     }
 
     static Path defaultCacheDir() {
-        return org.deeplearning4j.common.resources.DL4JResources.getBaseDirectory().toPath().resolve(CACHE_DIR);
+        return DL4JResources.getBaseDirectory().toPath().resolve(CACHE_DIR);
     }
 
     static String sha256(Path file) throws IOException {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            try (InputStream in = Files.newInputStream(file)) {
-                byte[] buf = new byte[1 << 16];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    md.update(buf, 0, n);
-                }
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return PretrainedFiles.sha256(file);
     }
 
     public ModelFamily family() { return family; }
