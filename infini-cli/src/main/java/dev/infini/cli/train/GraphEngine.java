@@ -133,7 +133,7 @@ final class GraphEngine implements TrainingEngine {
         int layers = s.model().config().numLayers();
         double[][] out = new double[layers][];
         for (int i = 0; i < layers; i++) {
-            double[] g = net.getLayer(InfiniGraph.layerName(i)).getParam("gate").castTo(DataType.DOUBLE).toDoubleVector();
+            double[] g = net.getLayer(InfiniGraph.layerName(i)).getParam("gate").castTo(DataType.DOUBLE).ravel().toDoubleVector();
             for (int h = 0; h < g.length; h++) {
                 g[h] = 1 / (1 + Math.exp(-g[h]));
             }

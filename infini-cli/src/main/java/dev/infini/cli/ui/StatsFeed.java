@@ -106,9 +106,12 @@ public final class StatsFeed {
         return storage;
     }
 
-    /** DL4J's {@link StatsListener} on this storage, for a network DL4J trains (the graph engine). */
+    /**
+     * DL4J's {@link StatsListener} on this storage, for a network DL4J trains (the graph engine), reporting every
+     * iteration (its default of every 10th would leave a short run without a point).
+     */
     public TrainingListener dl4jListener() {
-        return new StatsListener(storage);
+        return new StatsListener(storage, 1);
     }
 
     /** A {@link TrainListener} writing DL4J UI records to this storage (the SameDiff engine). */
