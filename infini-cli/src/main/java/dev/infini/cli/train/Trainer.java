@@ -59,7 +59,8 @@ public final class Trainer {
         Files.createDirectories(Paths.get(o.out));
         TrainingSetup setup = TrainingSetup.prepare(o, resumeFrom);
         TrainListener all = TrainListener.all(listeners);
-        feed = StatsFeed.open(o.ui, o.statsFile);
+        // Only a run with --ui or --stats-file loads the UI classes (the Spark bundle leaves them out).
+        feed = o.ui != null || o.statsFile != null ? StatsFeed.open(o.ui, o.statsFile) : null;
         boolean done = false;
         try {
             TrainSummary summary = TrainingEngine.of(o.engine).train(setup, all, feed);
