@@ -36,9 +36,10 @@ final class UiCommand implements Callable<Integer> {
         System.err.println("DL4J training UI at " + StatsFeed.overviewUrl(port) + " showing " + statsFile
                 + (seconds == null ? " (Ctrl-C to stop)" : " for " + seconds + " s"));
         if (seconds == null) {
-            Thread.currentThread().join();
+            Thread.currentThread().join();   // until Ctrl-C
+        } else {
+            Thread.sleep(seconds * 1000);
         }
-        Thread.sleep(seconds * 1000);
         UIServer.stopInstance();
         storage.close();
         return 0;
