@@ -15,7 +15,7 @@ import java.io.PrintWriter;
 @Command(name = "infini", mixinStandardHelpOptions = true, version = "infini 0.1.0",
         description = "Infini-attention transformers on Deeplearning4j/SameDiff.",
         subcommands = {TrainCommand.class, GenerateCommand.class, EvalCommand.class, PasskeyCommand.class, RecallCommand.class,
-                LogitsCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                LogitsCommand.class, BenchCommand.class, UiCommand.class, CommandLine.HelpCommand.class})
 public final class InfiniCli implements Runnable {
 
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,

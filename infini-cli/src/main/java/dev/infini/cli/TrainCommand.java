@@ -39,10 +39,15 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         TrainOptions o = options();
         Progress bar = new Progress("train", o.steps);
-        TrainSummary s = new Trainer(o, resume).onProgress(bar::line).run();
+        Trainer trainer = new Trainer(o, resume).onProgress(bar::line);
+        TrainSummary s = trainer.run();
         bar.finish();
         System.out.println("sample: " + s.sample().replace("\n", " "));
         System.out.println(s.toJson());
+        if (o.uiWait && trainer.statsFeed() != null) {
+            System.err.println("DL4J training UI at " + trainer.statsFeed().url() + " (Ctrl-C to stop)");
+            Thread.currentThread().join();
+        }
         return 0;
     }
 

@@ -8,12 +8,14 @@ import java.io.Serializable;
 
 /**
  * {@code --clip} for the graph engine: DL4J's own gradient normalisation works per layer or per parameter, so this
- * listener scales all gradients together when their global L2 norm exceeds {@code maxNorm}, as the SameDiff trainer
- * does ({@code OptimizerStep}). DL4J calls {@link #onGradientCalculation} after the backward pass and before the
- * updater; the listener holds no state, so ParallelWrapper's workers may share it.
+ * listener scales all gradients together when their global L2 norm exceeds {@code maxNorm} (0: never, it only
+ * measures), as the SameDiff trainer does ({@code OptimizerStep}). DL4J calls {@link #onGradientCalculation} after the
+ * backward pass and before the updater. Its one state is the last norm it saw ({@link #lastNorm}, for the training
+ * listeners), so ParallelWrapper's workers may share it (the norm is then any worker's latest).
  */
 public final class GlobalNormClipping extends BaseTrainingListener implements Serializable {
     private final double maxNorm;
+    private volatile double lastNorm = Double.NaN;
 
     public GlobalNormClipping(double maxNorm) {
         this.maxNorm = maxNorm;
@@ -28,11 +30,17 @@ public final class GlobalNormClipping extends BaseTrainingListener implements Se
             sq += n * n;
         }
         double norm = Math.sqrt(sq);
-        if (Double.isFinite(norm) && norm > maxNorm) {
+        lastNorm = norm;
+        if (maxNorm > 0 && Double.isFinite(norm) && norm > maxNorm) {
             double c = maxNorm / norm;
             for (INDArray g : grads) {
                 g.muli(c);
             }
         }
+    }
+
+    /** The global gradient norm (before clipping) of the latest step, NaN before the first. */
+    public double lastNorm() {
+        return lastNorm;
     }
 }

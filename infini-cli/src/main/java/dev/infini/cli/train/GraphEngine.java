@@ -1,6 +1,7 @@
 package dev.infini.cli.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.cli.ui.StatsFeed;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.train.MemoryGradient;
 import dev.infini.samediff.train.SegmentGradients;
@@ -18,7 +19,6 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.function.Consumer;
 
 /**
  * {@code --engine graph}: the DL4J ComputationGraph form ({@link InfiniGraph}) trained with plain {@code fit}, DL4J's
@@ -44,6 +44,10 @@ final class GraphEngine implements TrainingEngine {
     private int badInARow;
     private Long bestStep;
     private Double bestValLoss;
+    private TrainListener listener;
+    private GlobalNormClipping norms;
+    private long startNanos;
+    private long lastStepNanos;
 
     /** The options this engine cannot honour, each an {@link IllegalArgumentException} naming the option. */
     static void checkSupported(TrainOptions o) {
@@ -61,36 +65,45 @@ final class GraphEngine implements TrainingEngine {
     }
 
     @Override
-    public TrainSummary train(TrainingSetup setup, Consumer<String> progress) throws IOException {
+    public TrainSummary train(TrainingSetup setup, TrainListener listener, StatsFeed stats) throws IOException {
         s = setup;
         o = setup.options();
+        this.listener = listener;
         int updatesPerCopy = (o.steps + o.workers - 1) / o.workers;
         WarmupCosineSchedule schedule = new WarmupCosineSchedule(o.lr, o.warmup, updatesPerCopy, o.minLrRatio);
         net = InfiniGraph.fromModel(setup.model(), new InfiniGraph.Options().updater(new Adam(schedule))
                 .gateUpdater(new Adam(schedule.scaled(o.gateLrMultiplier))).weightDecay(o.weightDecay)
                 .segmentSize(o.segment).seed(o.seed).kernel(setup.model().kernel()));
-        List<TrainingListener> listeners = new ArrayList<>();
-        if (o.clip > 0) {
-            listeners.add(new GlobalNormClipping(o.clip));
+        // Clips by global norm with --clip, and measures the norm for the listeners either way.
+        norms = new GlobalNormClipping(o.clip);
+        List<TrainingListener> listeners = new ArrayList<>(List.of(norms));
+        if (stats != null) {
+            listeners.add(stats.dl4jListener());
         }
         boolean oneWorker = o.workers <= 1 && o.spark == null;
-        long t0 = System.nanoTime();
+        listener.started(new TrainListener.Start(Engine.GRAPH.key(), 0, o.steps, setup.model().config().parameterCount(),
+                setup.model().config().numLayers(), o.batch, o.seqLen, setup.model().config().toJson().toString()));
+        startNanos = System.nanoTime();
+        lastStepNanos = startNanos;
         GraphTraining.Result r = GraphTraining.fit(net, setup.data().train(), new GraphTraining.Options()
                 .workers(o.workers).sparkMaster(o.spark).sparkMode(o.sparkModeOrDefault()).steps(o.steps)
                 .listeners(listeners.toArray(new TrainingListener[0]))
                 // Each worker's updater counts its own updates: step k (all workers together) is update (k-1)/workers.
-                .onLoss((step, loss) -> stepDone(step, loss, schedule.valueAt((step - 1) / o.workers, 0), oneWorker,
-                        progress)));
-        double seconds = (System.nanoTime() - t0) / 1e9;
+                .onLoss((step, loss) -> stepDone(step, loss, schedule.valueAt((step - 1) / o.workers, 0), oneWorker)));
+        double seconds = (System.nanoTime() - startNanos) / 1e9;
         if (!oneWorker) {
             checkBadSteps(r.losses());
         }
         return finish(r, seconds);
     }
 
-    /** A recorded step: its metrics line; on one worker also the non-finite guard, validation and checkpoint. */
-    private void stepDone(int step, double loss, double lr, boolean oneWorker, Consumer<String> progress) {
+    /**
+     * A recorded step: its metrics line; on one worker also the non-finite guard, validation and checkpoint; then the
+     * listener's events (one at a time: ParallelWrapper's workers report from their own threads).
+     */
+    private synchronized void stepDone(int step, double loss, double lr, boolean oneWorker) {
         ObjectNode line = RunArtifacts.line().put("step", step).put("loss", loss).put("lr", lr);
+        double vl = Double.NaN;
         if (oneWorker) {
             badInARow = Double.isFinite(loss) ? 0 : badInARow + 1;
             if (badInARow >= o.maxBadSteps) {
@@ -98,15 +111,37 @@ final class GraphEngine implements TrainingEngine {
                         + "check the data)");
             }
             if (o.evalEvery() > 0 && step % o.evalEvery() == 0 && step < o.steps) {
-                line.put("val_loss", RunArtifacts.validationLoss(new SegmentGradients(trained(), o.segment),
-                        s.data().validation()));
+                vl = RunArtifacts.validationLoss(new SegmentGradients(trained(), o.segment), s.data().validation());
+                line.put("val_loss", vl);
             }
         }
         lines.add(line);
         if (oneWorker && o.checkpointEvery() > 0 && step % o.checkpointEvery() == 0 && step < o.steps) {
             saveWeights(trained(), step);
         }
-        progress.accept(String.format("step %d/%d loss %.4f | lr %.2e (%s)", step, o.steps, loss, lr, o.engine));
+        long now = System.nanoTime();
+        double stepTokens = (double) o.batch * o.seqLen;
+        listener.stepped(new TrainListener.Step(step, o.steps, loss, lr, norms.lastNorm(),
+                stepTokens / Math.max((now - lastStepNanos) / 1e9, 1e-9), step * stepTokens, (now - startNanos) / 1e9,
+                gates(), new double[0], !Double.isFinite(loss)));
+        lastStepNanos = now;
+        if (!Double.isNaN(vl)) {
+            listener.validated(new TrainListener.Validation(step, vl));
+        }
+    }
+
+    /** Sigmoid of every layer's gates, {@code [layer][head]}, from the network's (with several workers: the averaged) parameters. */
+    private double[][] gates() {
+        int layers = s.model().config().numLayers();
+        double[][] out = new double[layers][];
+        for (int i = 0; i < layers; i++) {
+            double[] g = net.getLayer(InfiniGraph.layerName(i)).getParam("gate").castTo(DataType.DOUBLE).ravel().toDoubleVector();
+            for (int h = 0; h < g.length; h++) {
+                g[h] = 1 / (1 + Math.exp(-g[h]));
+            }
+            out[i] = g;
+        }
+        return out;
     }
 
     /** With several workers the guard can only look back: a run of {@code --max-bad-steps} non-finite losses fails it. */
@@ -174,6 +209,7 @@ final class GraphEngine implements TrainingEngine {
             a.metric(RunArtifacts.line().put("step", steps).put("val_loss", vl));
             lines.add(RunArtifacts.line().put("step", steps).put("val_loss", vl));
             saveWeights(trained, steps);
+            listener.validated(new TrainListener.Validation(steps, vl));
             RunArtifacts.Final f = a.finish(trained, s.tokenizer(), s.data(), trainLoss, valLoss,
                     "Infini-attention, " + r.engine());
             double tokens = (double) r.minibatches() * o.batch * o.seqLen;

@@ -1,7 +1,6 @@
 package dev.infini.cli.train;
 
 import dev.infini.cli.plot.LinePlot;
-import dev.infini.cli.plot.Png;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -18,17 +17,22 @@ public final class LossCurve {
      */
     public static BufferedImage image(String title, List<double[]> train, List<double[]> val, double reference,
                                       String referenceLabel) {
+        return plot(title, train, val, reference, referenceLabel).image();
+    }
+
+    /** The curve as a {@link LinePlot}, to restyle or write. */
+    public static LinePlot plot(String title, List<double[]> train, List<double[]> val, double reference,
+                                String referenceLabel) {
         return new LinePlot(title, "step", "loss (nats/token)")
                 .series("train", train)
                 .series("validation", val).markers()
                 .reference(reference, referenceLabel)
-                .xRange(0, Double.NaN)
-                .image();
+                .xRange(0, Double.NaN);
     }
 
     /** {@link #image} written as a PNG. */
     public static void write(Path file, String title, List<double[]> train, List<double[]> val, double reference,
                              String referenceLabel) throws IOException {
-        Png.write(image(title, train, val, reference, referenceLabel), file);
+        plot(title, train, val, reference, referenceLabel).write(file);
     }
 }

@@ -1,6 +1,7 @@
 package dev.infini.cli.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.infini.cli.ui.StatsFeed;
 import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.train.AdamW;
 import dev.infini.samediff.train.LrSchedule;
@@ -15,7 +16,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 
 /**
  * {@code --engine samediff}, the training loop of this project: batches of {@code seq_len} tokens, each run segment
@@ -36,9 +36,11 @@ final class SameDiffEngine implements TrainingEngine {
     private RunArtifacts artifacts;
     private double trainSeconds;
     private double tokens;
+    private TrainListener listener;
 
     @Override
-    public TrainSummary train(TrainingSetup setup, Consumer<String> progress) throws IOException {
+    public TrainSummary train(TrainingSetup setup, TrainListener listener, StatsFeed stats) throws IOException {
+        this.listener = stats == null ? listener : TrainListener.all(List.of(listener, stats.listener()));
         s = setup;
         o = setup.options();
         state = setup.state();
@@ -50,23 +52,26 @@ final class SameDiffEngine implements TrainingEngine {
         stepper = new OptimizerStep(model, o.segment, o.memoryGradient, adam, o.clip);
         evaluator = new SegmentGradients(model, o.segment);
         schedule = new LrSchedule(o.lr, o.warmup, o.steps, o.minLrRatio);
-        long startStep = state.step;
         trainSeconds = state.seconds;
         tokens = state.tokensSeen;
         try (RunArtifacts a = new RunArtifacts(setup.runDir(), o, state.step)) {
             artifacts = a;
+            this.listener.started(new TrainListener.Start(Engine.SAMEDIFF.key(), state.step, o.steps,
+                    model.config().parameterCount(), model.config().numLayers(), o.batch, o.seqLen,
+                    model.config().toJson().toString()));
             DataSetIterator train = setup.data().train();
             while (state.step < o.steps) {
-                String line = step(train);
-                progress.accept(line + " | ETA "
-                        + RunArtifacts.eta(trainSeconds / (state.step - startStep) * (o.steps - state.step)));
+                step(train);
             }
             return finish();
         }
     }
 
-    /** One optimizer step: its batches, the update (or a skip), metrics, validation and checkpoint when due. */
-    private String step(DataSetIterator train) throws IOException {
+    /**
+     * One optimizer step: its batches, the update (or a skip), metrics, validation and checkpoint when due, then the
+     * listener's events.
+     */
+    private void step(DataSetIterator train) throws IOException {
         List<TrainBatch> micro = new ArrayList<>();
         for (int a = 0; a < o.accumulation; a++) {
             if (!train.hasNext()) {
@@ -86,8 +91,9 @@ final class SameDiffEngine implements TrainingEngine {
         ObjectNode line = RunArtifacts.line().put("step", state.step).put("loss", st.loss())
                 .put("grad_norm", st.gradNorm()).put("lr", lr).put("tokens", stepTokens)
                 .put("tokens_per_s", stepTokens / dt).put("seconds", dt).put("skipped", st.skipped());
+        double vl = Double.NaN;
         if (o.evalEvery() > 0 && state.step % o.evalEvery() == 0 && state.step < o.steps) {
-            double vl = RunArtifacts.validationLoss(evaluator, s.data().validation());
+            vl = RunArtifacts.validationLoss(evaluator, s.data().validation());
             state.valLoss.add(new double[] {state.step, vl});
             line.put("val_loss", vl);
         }
@@ -100,9 +106,12 @@ final class SameDiffEngine implements TrainingEngine {
                 && state.badStepsInARow == 0) {
             s.checkpoints().save(s.model(), adam, state);
         }
+        listener.stepped(new TrainListener.Step(state.step, o.steps, st.loss(), lr, st.gradNorm(), stepTokens / dt,
+                tokens, trainSeconds, s.model().gateValues(), st.memoryNorms(), st.skipped()));
+        if (!Double.isNaN(vl)) {
+            listener.validated(new TrainListener.Validation(state.step, vl));
+        }
         CheckpointDirs.hook("step", state.step);
-        return String.format("step %d/%d loss %.4f | %,.0f tok/s | lr %.2e", state.step, o.steps, st.loss(),
-                tokens / trainSeconds, lr);
     }
 
     /** Counts a skipped (non-finite) step, stopping after {@code --max-bad-steps} in a row, or records the loss. */
@@ -129,6 +138,7 @@ final class SameDiffEngine implements TrainingEngine {
         double vl = RunArtifacts.validationLoss(evaluator, s.data().validation());
         state.valLoss.add(new double[] {state.step, vl});
         artifacts.metric(RunArtifacts.line().put("step", state.step).put("val_loss", vl));
+        listener.validated(new TrainListener.Validation(state.step, vl));
         s.checkpoints().save(s.model(), adam, state);
         RunArtifacts.Final f = artifacts.finish(s.model(), s.tokenizer(), s.data(), state.trainLoss, state.valLoss,
                 "Infini-attention " + (o.init != null ? "fine-tuning" : o.preset) + ", " + o.memoryGradient.key()

@@ -1,5 +1,6 @@
 package dev.infini.cli.train;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import dev.infini.datasets.corpus.Corpora;
 import dev.infini.samediff.MemoryUpdate;
@@ -128,6 +129,21 @@ public final class TrainOptions {
             description = "Spark TrainingMaster with --spark: averaging (ParameterAveragingTrainingMaster, default) or shared "
                     + "(SharedTrainingMaster: threshold-encoded gradient sharing).")
     public GraphTraining.SparkMode sparkMode;
+    /** The DL4J UI's port, null for no UI; not kept in checkpoints (a resumed run starts its own only when asked). */
+    @JsonIgnore
+    @Option(names = "--ui", arity = "0..1", fallbackValue = "9000", paramLabel = "PORT", description = "Start the DL4J "
+            + "training UI (http://localhost:PORT/train/overview, port 9000 when not given) and feed it the run: score "
+            + "chart, iterations, performance. It stops when training ends unless --ui-wait.")
+    public Integer ui;
+    /** Where the UI's stats go (DL4J FileStatsStorage), null for none; not kept in checkpoints. */
+    @JsonIgnore
+    @Option(names = "--stats-file", paramLabel = "FILE", description = "Store the DL4J UI's stats in FILE (DL4J "
+            + "FileStatsStorage) to view later with: infini ui --stats-file FILE.")
+    public String statsFile;
+    /** Keep the UI serving after training; not kept in checkpoints. */
+    @JsonIgnore
+    @Option(names = "--ui-wait", description = "With --ui: keep the UI serving after training until Ctrl-C.")
+    public boolean uiWait;
 
     /**
      * The default of {@link #evalEvery} and {@link #checkpointEvery}, where the engine can validate and checkpoint
@@ -162,6 +178,10 @@ public final class TrainOptions {
         check(engine == Engine.GRAPH || (workers == 1 && spark == null),
                 "--workers and --spark need --engine graph (the DL4J ComputationGraph form)");
         check(sparkMode == null || spark != null, "--spark-mode needs --spark MASTER");
+        check(spark == null || (ui == null && statsFile == null), "--ui and --stats-file are not supported with --spark "
+                + "(the UI feed runs in this JVM): use --workers N for a local run with the UI");
+        check(ui == null || (ui > 0 && ui < 65536), "--ui port must be in 1..65535, got " + ui);
+        check(!uiWait || ui != null, "--ui-wait needs --ui");
         check(seqLen > 0, "--seq-len must be positive, got " + seqLen);
         check(segment > 0, "--segment must be positive, got " + segment);
         check(batch > 0, "--batch must be positive, got " + batch);

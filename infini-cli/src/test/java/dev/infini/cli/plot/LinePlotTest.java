@@ -6,6 +6,8 @@ import dev.infini.cli.train.LossCurve;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.knowm.xchart.HeatMapChart;
+import org.knowm.xchart.XYChart;
 
 import javax.imageio.ImageIO;
 import java.awt.Color;
@@ -14,17 +16,14 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LinePlotTest {
     @TempDir
     Path tmp;
-
-    private static final Color FIRST = new Color(31, 119, 180);
-    private static final Color SECOND = new Color(214, 39, 40);
 
     private static int count(BufferedImage img, Color c, int x0, int x1) {
         int n = 0;
@@ -39,20 +38,34 @@ class LinePlotTest {
     }
 
     @Test
-    @DisplayName("series are drawn in their colors where their points are; size as asked")
+    @DisplayName("series are drawn in their palette colors where their points are; size as asked; legend outside")
     void drawsSeries() {
-        // First series only on the left half of x, second only on the right half.
+        // First series only on the left half of x, second only on the right half; the legend sits right of the plot.
         BufferedImage img = new LinePlot("t", "x", "y")
                 .series("left", new double[] {0, 1, 2, 3, 4}, new double[] {1, 2, 3, 2, 1})
                 .series("right", new double[] {6, 7, 8, 9, 10}, new double[] {3, 1, 2, 1, 3}).markers()
                 .size(640, 400).image();
         assertEquals(640, img.getWidth());
         assertEquals(400, img.getHeight());
-        int mid = img.getWidth() / 2 + 15;
-        // The legend sits at the top right, so only count below it.
-        assertTrue(count(img, FIRST, 0, mid - 40) > 100, "first series on the left");
-        assertTrue(count(img, SECOND, mid + 10, img.getWidth() - 150) > 100, "second series on the right");
-        assertEquals(0, count(img, SECOND, 0, mid - 40), "second series only on the right");
+        int third = img.getWidth() / 3;
+        assertTrue(count(img, LinePlot.PALETTE[0], 0, third) > 100, "first series on the left");
+        assertEquals(0, count(img, LinePlot.PALETTE[1], 0, third), "second series only on the right");
+        assertTrue(count(img, LinePlot.PALETTE[1], third, img.getWidth()) > 100, "second series on the right");
+    }
+
+    @Test
+    @DisplayName("the chart is XChart's: one series per line and reference, legend only for several, ranges as fixed")
+    void chartModel() {
+        XYChart one = new LinePlot("t", "x", "y").series("s", new double[] {1, 2, 3}).chart();
+        assertEquals(1, one.getSeriesMap().size());
+        assertFalse(one.getStyler().isLegendVisible(), "a single line needs no legend");
+        XYChart two = new LinePlot("t", "x", "y").series("s", new double[] {1, 2}).reference(1.5, "baseline")
+                .yRange(0, 4).chart();
+        assertEquals(2, two.getSeriesMap().size());
+        assertTrue(two.getSeriesMap().containsKey("baseline"));
+        assertTrue(two.getStyler().isLegendVisible());
+        assertEquals(0.0, two.getStyler().getYAxisMin());
+        assertEquals(4.0, two.getStyler().getYAxisMax());
     }
 
     @Test
@@ -62,19 +75,24 @@ class LinePlotTest {
         new LinePlot("one", "x", "y").series("s", new double[] {0}, new double[] {5}).image();
         new LinePlot("flat", "x", "y").series("s", new double[] {2, 2, 2}).reference(2, "ref").image();
         new LinePlot("empty", "x", "y").image();
+        new LinePlot("all nan", "x", "y").series("s", new double[] {Double.NaN}).image();
         assertThrows(IllegalArgumentException.class, () -> new LinePlot("t", "x", "y").series("s", new double[] {1, 2}, new double[] {1}));
         assertThrows(IllegalStateException.class, () -> new LinePlot("t", "x", "y").markers());
     }
 
     @Test
-    @DisplayName("ticks are round numbers 1, 2 or 5 times a power of ten apart, covering the range; whole x, whole ticks")
-    void roundTicks() {
-        assertArrayEquals(new double[] {0, 20, 40, 60, 80, 100}, LinePlot.ticks(0, 100, false), 1e-9);
-        assertArrayEquals(new double[] {2.4, 2.6, 2.8, 3.0}, LinePlot.ticks(2.31, 3.05, false), 1e-9);
-        assertArrayEquals(new double[] {-1, -0.5, 0, 0.5, 1}, LinePlot.ticks(-1, 1.2, false), 1e-9);
-        assertArrayEquals(new double[] {0, 1, 2, 3}, LinePlot.ticks(0, 3, true), 1e-9, "whole numbers: no 0.5 steps");
-        assertEquals("0.25", LinePlot.format(0.25, new double[] {0, 0.05}));
-        assertEquals("1,000", LinePlot.format(1000, new double[] {0, 200}));
+    @DisplayName("a heatmap has one cell per finite value, labelled rows and columns, and rejects ragged values")
+    void heatmap() {
+        HeatMapChart c = new HeatmapPlot("recall", "gap", "length").columns("0", "1k", "4k").rows("1k", "4k")
+                .values(new double[][] {{1, 0.5, Double.NaN}, {0.25, 0, 1}}).percent().chart();
+        var s = c.getHeatMapSeries();
+        assertEquals(List.of("0", "1k", "4k"), s.getXData());
+        assertEquals(List.of("1k", "4k"), s.getYData());
+        assertEquals(5, s.getHeatData().size(), "the NaN cell stays empty");
+        assertThrows(IllegalArgumentException.class, () -> new HeatmapPlot("t", "x", "y").columns("a").rows("b")
+                .values(new double[][] {{1, 2}}).chart());
+        BufferedImage img = new HeatmapPlot("t", "x", "y").columns("a").rows("b").values(new double[][] {{1}}).image();
+        assertTrue(count(img, new Color(0x1A, 0x98, 0x50), 0, img.getWidth()) > 500, "a 100% cell is green");
     }
 
     @Test
@@ -98,5 +116,7 @@ class LinePlotTest {
         BufferedImage back = ImageIO.read(hmFile.toFile());
         assertEquals(hm.getWidth(), back.getWidth());
         assertEquals(hm.getHeight(), back.getHeight());
+        assertEquals(List.of("0.00", "0.50", "1.00"), Heatmap.plot(r, "p").chart().getHeatMapSeries().getXData(),
+                "depth across, length up");
     }
 }

@@ -32,15 +32,20 @@ public final class OptimizerStep {
         this.clipNorm = clipNorm;
     }
 
-    /** What one step did. {@code gradNorm} is before clipping; {@code skipped} when it was not finite. */
-    public record Stats(double loss, double gradNorm, double tokens, boolean skipped) {
+    /**
+     * What one step did. {@code gradNorm} is before clipping; {@code skipped} when it was not finite;
+     * {@code memoryNorms} the Frobenius norm of each layer's memory {@code M} after the last segment of the last batch.
+     */
+    public record Stats(double loss, double gradNorm, double tokens, boolean skipped, double[] memoryNorms) {
     }
 
     public Stats step(List<TrainBatch> batches, double lr) {
         Map<String, INDArray> sum = new LinkedHashMap<>();
         double nll = 0, tokens = 0;
+        double[] memoryNorms = new double[0];
         for (TrainBatch b : batches) {
             SegmentGradients.Result r = gradients.compute(b, mode);
+            memoryNorms = r.memory().memoryNorms();
             nll += r.nllSum();
             tokens += r.tokens();
             r.gradients().forEach((k, g) -> {
@@ -63,7 +68,7 @@ public final class OptimizerStep {
         if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
             log.warn("non-finite loss {} or gradient norm {}: step skipped", loss, norm);
             sum.values().forEach(SegmentRecurrence::release);
-            return new Stats(loss, norm, tokens, true);
+            return new Stats(loss, norm, tokens, true, memoryNorms);
         }
         if (clipNorm > 0 && norm > clipNorm) {
             double c = clipNorm / norm;
@@ -73,7 +78,7 @@ public final class OptimizerStep {
         }
         adam.update(model, sum, lr);
         sum.values().forEach(SegmentRecurrence::release);
-        return new Stats(loss, norm, tokens, false);
+        return new Stats(loss, norm, tokens, false, memoryNorms);
     }
 
     public AdamW optimizer() { return adam; }

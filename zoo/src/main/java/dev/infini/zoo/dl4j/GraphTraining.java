@@ -173,9 +173,7 @@ public final class GraphTraining {
                 .reportScoreAfterAveraging(true)
                 .trainingMode(ParallelWrapper.TrainingMode.AVERAGING)
                 .build()) {
-            List<TrainingListener> all = new ArrayList<>(o.listeners);
-            all.add(record);
-            pw.setListeners(all);
+            pw.setListeners(workerListeners(net, o.listeners, record));
             pw.fit(limited);
         } catch (Exception e) {
             if (e instanceof RuntimeException re) {
@@ -185,6 +183,25 @@ public final class GraphTraining {
         }
         log.info("ParallelWrapper: {} workers, {} minibatches", o.workers, losses.size());
         return new Result(new ArrayList<>(losses), "graph+parallelwrapper");
+    }
+
+    /**
+     * The listeners of ParallelWrapper's workers: {@code ParallelWrapper.setListeners} replaces whatever the replicas
+     * would have had, so the listeners already on the network (a user's, e.g. DL4J's {@code StatsListener}) are
+     * re-attached alongside the options' and the step recorder.
+     */
+    static List<TrainingListener> workerListeners(ComputationGraph net, List<TrainingListener> options,
+                                                  TrainingListener record) {
+        List<TrainingListener> all = new ArrayList<>(options);
+        if (net.getListeners() != null) {
+            for (TrainingListener l : net.getListeners()) {
+                if (!all.contains(l)) {
+                    all.add(l);
+                }
+            }
+        }
+        all.add(record);
+        return all;
     }
 
     /** At most {@code limit} minibatches of another iterator. */
