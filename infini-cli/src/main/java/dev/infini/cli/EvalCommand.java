@@ -176,17 +176,17 @@ final class EvalCommand implements Callable<Integer> {
         out.printf("corpus %s, %d sequence(s) of %d tokens, segment %d; mean NLL (nats/token) per segment%n", name,
                 seqs.size(), seqs.get(0).length, segment);
         StringBuilder head = new StringBuilder(String.format("%8s", "segment"));
-        modes.forEach(md -> head.append(String.format("%12s", "memory " + md.key())));
+        modes.forEach(md -> head.append(String.format("%16s", "memory " + md.key())));
         out.println(head);
         for (int k = 0; k < table.get(0).length; k++) {
             StringBuilder row = new StringBuilder(String.format("%8d", k));
             for (double[] t : table) {
-                row.append(String.format(Locale.ROOT, "%12.4f", t[k]));
+                row.append(String.format(Locale.ROOT, "%16.4f", t[k]));
             }
             out.println(row);
         }
         StringBuilder all = new StringBuilder(String.format("%8s", "all"));
-        modes.forEach(md -> all.append(String.format(Locale.ROOT, "%12.4f", per.get(md.key()).get("mean_nll").asDouble())));
+        modes.forEach(md -> all.append(String.format(Locale.ROOT, "%16.4f", per.get(md.key()).get("mean_nll").asDouble())));
         out.println(all);
         out.println(json);
         out.flush();

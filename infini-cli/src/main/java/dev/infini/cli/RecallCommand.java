@@ -93,12 +93,12 @@ final class RecallCommand implements Callable<Integer> {
     private void print(int[] g, List<MemoryMode> modes, double[][] acc, int segment) {
         PrintStream out = System.out;
         StringBuilder head = new StringBuilder(String.format("%5s %8s", "gap", "tokens"));
-        modes.forEach(md -> head.append(String.format(" %9s", "memory " + md.key())));
+        modes.forEach(md -> head.append(String.format(" %15s", "memory " + md.key())));
         out.println(head);
         for (int i = 0; i < g.length; i++) {
             StringBuilder row = new StringBuilder(String.format("%5d %8d", g[i], (g[i] + 2) * segment));
             for (int k = 0; k < modes.size(); k++) {
-                row.append(String.format(Locale.ROOT, " %8.1f%%", 100 * acc[k][i]));
+                row.append(String.format(Locale.ROOT, " %14.1f%%", 100 * acc[k][i]));
             }
             out.println(row);
         }
