@@ -111,8 +111,12 @@ final class CheckpointFiles {
                 c.headDim(), c.intermediateSize(), c.parameterCount()));
         row(b, "", "segment size", Integer.toString(c.segmentSize()));
         row(b, "", "memory rule", c.memoryUpdate().key() + " (memory gradient " + o.memoryGradient.key() + ")");
-        row(b, "", "data", "`" + o.corpus + "`, sequences of " + o.seqLen + " tokens, " + o.batch * o.accumulation
-                + " per step, " + o.valFraction + " of the documents held out for validation");
+        row(b, "", "data", o.corpus.equals(TrainingData.RECALL)
+                ? "`recall` (associative recall): " + o.pairs + " pairs, gaps " + o.gaps + ", samples of (gap + 2) x "
+                        + (o.recallBlock != null ? o.recallBlock : o.segment) + " bytes, " + o.batch * o.accumulation
+                        + " per step; validation: other samples of the same task"
+                : "`" + o.corpus + "`, sequences of " + o.seqLen + " tokens, " + o.batch * o.accumulation
+                        + " per step, " + o.valFraction + " of the documents held out for validation");
         row(b, "", "tokenizer", tokenizerSource);
         row(b, "", "steps", state.step + " of " + o.steps);
         row(b, "", "train loss", Double.isFinite(train) ? String.format("%.4f (mean of the last 10 steps)", train) : "-");
