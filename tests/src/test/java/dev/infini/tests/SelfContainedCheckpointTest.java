@@ -83,7 +83,7 @@ class SelfContainedCheckpointTest {
     }
 
     @Test
-    @DisplayName("train --init DIR --tokenizer FILE: checkpoint-N holds tokenizer files, generation_config.json and a card; generate needs nothing else")
+    @DisplayName("train --init DIR --tokenizer FILE: checkpoint-N says InfiniLlamaForCausalLM, round-trips bit-exactly, holds tokenizer files, generation_config.json and a card; generate needs nothing else")
     void initAndTokenizerCheckpointGenerates() throws Exception {
         // The vocabulary is the tokenizer's exactly (generate cannot print ids a tokenizer does not have).
         InfiniConfig c = InfiniConfig.builder(ModelFamily.LLAMA).vocabSize(3 + WORDS.size()).hiddenSize(32).intermediateSize(64)
@@ -110,6 +110,19 @@ class SelfContainedCheckpointTest {
         String card = Files.readString(ckpt.resolve("README.md"));
         assertTrue(card.contains("| base model | `" + init + "` |") && card.contains("| tokenizer | " + tokFile + " |")
                 && card.contains("--init " + init) && card.contains("| steps | 2 of 2 |"), card);
+
+        // Not a plain Llama to a tool that does not know Infini-attention; re-imported bit-exactly.
+        JsonNode config = new ObjectMapper().readTree(ckpt.resolve("config.json").toFile());
+        assertEquals("InfiniLlamaForCausalLM", config.get("architectures").get(0).asText());
+        assertEquals("infini-llama", config.get("model_type").asText());
+        InfiniModel loaded = HfCheckpoint.load(ckpt);
+        Path again = tmp.resolve("reexported");
+        HfCheckpoint.save(loaded, again);
+        InfiniModel reloaded = HfCheckpoint.load(again);
+        assertEquals(loaded.weights().keySet(), reloaded.weights().keySet());
+        loaded.weights().forEach((name, w) -> assertArrayEquals(w.castTo(DataType.FLOAT).ravel().toFloatVector(),
+                reloaded.weights().get(name).castTo(DataType.FLOAT).ravel().toFloatVector(), name + " after a round trip"));
+        assertEquals(config, new ObjectMapper().readTree(again.resolve("config.json").toFile()));
 
         out.reset();
         assertEquals(0, InfiniCli.execute("generate", "--model", ckpt.toString(), "--prompt", "Call me Ishmael.",
