@@ -2,11 +2,9 @@ package dev.infini.datasets.passkey;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
-import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
-import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import dev.infini.datasets.pipeline.CursorIterator;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Random;
 
@@ -19,7 +17,7 @@ import java.util.Random;
  * longest answer; shorter answers are padded. Sample {@code i} is drawn from {@code (seed, i)}: its key, and its
  * depth (uniform in [minDepth, maxDepth]).
  */
-public final class PasskeyIterator implements DataSetIterator {
+public final class PasskeyIterator extends CursorIterator {
     private static final long serialVersionUID = 1L;
 
     private final transient PasskeyTask task;
@@ -31,8 +29,6 @@ public final class PasskeyIterator implements DataSetIterator {
     private final long seed;
     private final double promptWeight;
     private final int seqLen;
-    private int cursor;
-    private DataSetPreProcessor preProcessor;
 
     public PasskeyIterator(PasskeyTask task, int promptLength, int numSamples, int batchSize, double minDepth, double maxDepth,
                            long seed, boolean answerOnly) {
@@ -42,6 +38,7 @@ public final class PasskeyIterator implements DataSetIterator {
     /** @param promptWeight label-mask weight of prompt tokens, in [0, 1]; answer tokens weigh 1 */
     public PasskeyIterator(PasskeyTask task, int promptLength, int numSamples, int batchSize, double minDepth, double maxDepth,
                            long seed, double promptWeight) {
+        super(numSamples);
         if (numSamples < 1 || batchSize < 1) {
             throw new IllegalArgumentException("numSamples and batchSize must be positive, got " + numSamples + ", " + batchSize);
         }
@@ -76,22 +73,8 @@ public final class PasskeyIterator implements DataSetIterator {
         return seqLen;
     }
 
-    /** Samples already returned; {@link #setCursor} continues from a saved value. */
-    public int cursor() {
-        return cursor;
-    }
 
-    public void setCursor(int cursor) {
-        if (cursor < 0 || cursor > numSamples) {
-            throw new IllegalArgumentException("cursor " + cursor + " outside [0, " + numSamples + "]");
-        }
-        this.cursor = cursor;
-    }
 
-    @Override
-    public boolean hasNext() {
-        return cursor < numSamples;
-    }
 
     @Override
     public DataSet next() {
@@ -127,11 +110,7 @@ public final class PasskeyIterator implements DataSetIterator {
         long[] shape = {b, seqLen};
         INDArray f = Nd4j.createFromArray(feat).reshape('c', shape);
         INDArray l = Nd4j.createFromArray(lab).reshape('c', shape);
-        DataSet ds = new DataSet(f, l, Nd4j.create(fm, shape, 'c'), Nd4j.create(lm, shape, 'c'));
-        if (preProcessor != null) {
-            preProcessor.preProcess(ds);
-        }
-        return ds;
+        return preProcessed(new DataSet(f, l, Nd4j.create(fm, shape, 'c'), Nd4j.create(lm, shape, 'c')));
     }
 
     @Override
@@ -144,39 +123,14 @@ public final class PasskeyIterator implements DataSetIterator {
         return task.tokenizer().vocabSize();
     }
 
-    @Override
-    public boolean resetSupported() {
-        return true;
-    }
 
-    @Override
-    public boolean asyncSupported() {
-        return false;
-    }
 
-    /** Back to sample 0 (the same samples again). */
-    @Override
-    public void reset() {
-        cursor = 0;
-    }
 
     @Override
     public int batch() {
         return batchSize;
     }
 
-    @Override
-    public void setPreProcessor(DataSetPreProcessor preProcessor) {
-        this.preProcessor = preProcessor;
-    }
 
-    @Override
-    public DataSetPreProcessor getPreProcessor() {
-        return preProcessor;
-    }
 
-    @Override
-    public List<String> getLabels() {
-        return null;
-    }
 }

@@ -2,12 +2,10 @@ package dev.infini.datasets.recall;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
-import org.nd4j.linalg.dataset.api.DataSetPreProcessor;
-import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import dev.infini.datasets.pipeline.CursorIterator;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
-import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Random;
 
@@ -19,7 +17,7 @@ import java.util.Random;
  * each sample draws its number of pairs uniformly from {@code [minPairs, maxPairs]}. Batch {@code i} is a function
  * of {@code (seed, i)} alone.
  */
-public final class RecallIterator implements DataSetIterator {
+public final class RecallIterator extends CursorIterator {
     private static final long serialVersionUID = 1L;
 
     private final RecallTask task;
@@ -29,10 +27,9 @@ public final class RecallIterator implements DataSetIterator {
     private final int numBatches;
     private final int batchSize;
     private final long seed;
-    private int cursor;
-    private DataSetPreProcessor preProcessor;
 
     public RecallIterator(RecallTask task, int minPairs, int maxPairs, int[] gaps, int numBatches, int batchSize, long seed) {
+        super(numBatches);
         if (!(1 <= minPairs && minPairs <= maxPairs && maxPairs <= task.maxPairs())) {
             throw new IllegalArgumentException("pairs must satisfy 1 <= min <= max <= " + task.maxPairs() + " (segment "
                     + task.segment() + "), got " + minPairs + "-" + maxPairs);
@@ -88,33 +85,15 @@ public final class RecallIterator implements DataSetIterator {
                 Nd4j.ones(shape), Nd4j.create(lm, shape, 'c'));
     }
 
-    /** Batches already returned; {@link #setCursor} continues from a saved value. */
-    public int cursor() {
-        return cursor;
-    }
 
-    public void setCursor(int cursor) {
-        if (cursor < 0 || cursor > numBatches) {
-            throw new IllegalArgumentException("cursor " + cursor + " outside [0, " + numBatches + "]");
-        }
-        this.cursor = cursor;
-    }
 
-    @Override
-    public boolean hasNext() {
-        return cursor < numBatches;
-    }
 
     @Override
     public DataSet next() {
         if (!hasNext()) {
             throw new NoSuchElementException("all " + numBatches + " recall batches returned; call reset()");
         }
-        DataSet ds = toDataSet(samples(cursor++));
-        if (preProcessor != null) {
-            preProcessor.preProcess(ds);
-        }
-        return ds;
+        return preProcessed(toDataSet(samples(cursor++)));
     }
 
     /** One batch of this iterator's batch size; {@code num} is not honoured (a batch is one gap). */
@@ -133,38 +112,14 @@ public final class RecallIterator implements DataSetIterator {
         return 256;
     }
 
-    @Override
-    public boolean resetSupported() {
-        return true;
-    }
 
-    @Override
-    public boolean asyncSupported() {
-        return false;
-    }
 
-    @Override
-    public void reset() {
-        cursor = 0;
-    }
 
     @Override
     public int batch() {
         return batchSize;
     }
 
-    @Override
-    public void setPreProcessor(DataSetPreProcessor preProcessor) {
-        this.preProcessor = preProcessor;
-    }
 
-    @Override
-    public DataSetPreProcessor getPreProcessor() {
-        return preProcessor;
-    }
 
-    @Override
-    public List<String> getLabels() {
-        return null;
-    }
 }
