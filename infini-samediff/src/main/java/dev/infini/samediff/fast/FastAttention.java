@@ -94,14 +94,23 @@ final class FastAttention {
     static void forward(Dims d, LayerBuffers L, Weights w, Context ctx, Buf m, Buf z) {
         int n = d.n();
         Blas.xwt(n, d.qd(), d.dm(), L.h, w.q(), 0, L.q);                      // Q = h Wq^T  [N, H*d]
-        Blas.xwt(n, d.kvd(), d.dm(), L.h, w.k(), 0, L.k);                     // K = h Wk^T  [N, Hkv*d]
-        Blas.xwt(n, d.kvd(), d.dm(), L.h, w.v(), 0, L.v);                     // V = h Wv^T  [N, Hkv*d]
-        // RoPE(Q), RoPE(K) for the local attention; sigma(Q), sigma(K) (padded rows zero) of Q, K before RoPE.
+        keysAndValues(d, L, w, ctx);
+        // RoPE(Q) for the local attention; sigma(Q) of Q before RoPE.
         Kernels.ropeAndSigma(L.q, L.qr, L.sq, n, d.h(), d.hd(), d.s(), ctx.cos(), ctx.sin(), null);
-        Kernels.ropeAndSigma(L.k, L.kr, L.sk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), ctx.mask());
         local(d, L, ctx.mask());
         read(d, L.sq, d.h(), d.qd(), d.g(), m, z, L.aMem, L.den);
         mix(d, L, gates(w.gate(), d.h()));
+    }
+
+    /**
+     * What the memory write needs and no more: {@code K = h Wk^T}, {@code V = h Wv^T}, RoPE(K) and sigma(K) (padded
+     * rows zero) of K before RoPE. {@code L.h} must hold the normalised input.
+     */
+    static void keysAndValues(Dims d, LayerBuffers L, Weights w, Context ctx) {
+        int n = d.n();
+        Blas.xwt(n, d.kvd(), d.dm(), L.h, w.k(), 0, L.k);                     // K = h Wk^T  [N, Hkv*d]
+        Blas.xwt(n, d.kvd(), d.dm(), L.h, w.v(), 0, L.v);                     // V = h Wv^T  [N, Hkv*d]
+        Kernels.ropeAndSigma(L.k, L.kr, L.sk, n, d.kv(), d.hd(), d.s(), ctx.cos(), ctx.sin(), ctx.mask());
     }
 
     /** {@code A = A_dot + (A_mem - A_dot) sigmoid(g_h)}, row by row of {@code [N, H*d]}. */

@@ -218,6 +218,22 @@ public final class FastLayer {
     }
 
     /**
+     * Only the memory the layer leaves ({@code M', z'}): the input norm, K, V and the write; the attention output
+     * and the MLP are skipped (the first pass of exact training, where a segment's last layer only feeds memory).
+     * {@link #backward} must follow a full {@link #forward}, not this.
+     */
+    void forwardMemory(Buf x, double[] mask, Buf mIn, Buf zIn, Buf mOut, Buf zOut) {
+        checkLength(mIn, (long) d.b() * d.kv() * d.hd() * d.hd(), "M");
+        checkLength(zIn, (long) d.b() * d.kv() * d.hd(), "z");
+        this.x = null;
+        int n = d.n(), l = layer;
+        Kernels.rmsNorm(x, w(TensorNames.inputNorm(l)), gemma, config.rmsNormEps(), n, d.dm(), lb.inv1, lb.h);
+        FastAttention.Context ctx = new FastAttention.Context(cos, sin, mask);
+        FastAttention.keysAndValues(d, lb, attentionWeights(), ctx);
+        FastAttention.write(d, lb, ctx, mIn, zIn, mOut, zOut);
+    }
+
+    /**
      * The layer backward after {@link #forward(Buf, double[], Buf, Buf, Buf, Buf, Buf)}: on entry {@code sc.dx} is
      * dLOSS/d(output), on exit dLOSS/d(input); writes this layer's parameter gradients into {@code grads} (by
      * Hugging Face name) and the incoming memory's into {@code mem.dm, mem.dz}.

@@ -170,8 +170,22 @@ public final class FastSegment {
         return new Result(nll, Map.of(), null, null, next);
     }
 
-    /** Embedding, every layer, final norm and logits; returns the memory after the segment. */
+    /**
+     * Only the memory after the segment, computing no more than it depends on: every layer but the last in full,
+     * the last layer's K, V and memory write, no final norm and no logits (the first pass of exact training,
+     * {@link dev.infini.samediff.train.SegmentRecurrence#full}; the loss comes from the recomputation). Equal to
+     * {@link #forward}'s memory.
+     */
+    public synchronized MemoryState forwardMemory(INDArray ids, INDArray mask, MemoryState memory) {
+        return run(ids, mask, memory, true);
+    }
+
     private MemoryState run(INDArray idsArr, INDArray maskArr, MemoryState memory) {
+        return run(idsArr, maskArr, memory, false);
+    }
+
+    /** Embedding, every layer, final norm and logits (or only the memory); returns the memory after the segment. */
+    private MemoryState run(INDArray idsArr, INDArray maskArr, MemoryState memory, boolean memoryOnly) {
         checkShape(idsArr, "input ids");
         if (memory.numLayers() != d.nl() || memory.batch() != d.b()) {
             throw new IllegalArgumentException("memory has " + memory.numLayers() + " layers x batch " + memory.batch()
@@ -191,9 +205,16 @@ public final class FastSegment {
         embed();
         for (int l = 0; l < d.nl(); l++) {
             Buf mo = Buf.zeros(dtype, d.b(), d.kv(), d.hd(), d.hd()), zo = Buf.zeros(dtype, d.b(), d.kv(), d.hd());
-            layers[l].forward(xs[l], mask, Buf.of(memory.m(l), dtype), Buf.of(memory.z(l), dtype), xs[l + 1], mo, zo);
+            if (memoryOnly && l == d.nl() - 1) {
+                layers[l].forwardMemory(xs[l], mask, Buf.of(memory.m(l), dtype), Buf.of(memory.z(l), dtype), mo, zo);
+            } else {
+                layers[l].forward(xs[l], mask, Buf.of(memory.m(l), dtype), Buf.of(memory.z(l), dtype), xs[l + 1], mo, zo);
+            }
             mOut[l] = mo.arr;
             zOut[l] = zo.arr;
+        }
+        if (memoryOnly) {
+            return new MemoryState(mOut, zOut);
         }
         head.forward(xs[d.nl()], w(TensorNames.FINAL_NORM), w(headName()));   // logits = h_f W_head^T  [N, V]
         return new MemoryState(mOut, zOut);

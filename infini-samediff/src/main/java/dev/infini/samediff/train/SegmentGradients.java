@@ -112,6 +112,13 @@ public final class SegmentGradients {
         }
 
         @Override
+        public MemoryState advance(int k, MemoryState in) {
+            MemoryState out = engine(k).forwardMemory(part(batch.inputIds(), k), part(batch.attentionMask(), k), in);
+            model.runtime().segmentDone();
+            return out;
+        }
+
+        @Override
         public SegmentRecurrence.Grads backward(int k, MemoryState in, MemoryState upstream, boolean memoryGradient,
                                                 boolean memoryOut) {
             int nl = model.config().numLayers();
@@ -125,9 +132,7 @@ public final class SegmentGradients {
             model.runtime().segmentDone();
             Map<String, INDArray> params = new LinkedHashMap<>();
             r.gradients().forEach((n, g) -> params.put(n, g.dup()));
-            if (memoryOut) {
-                nll += r.nllSum();
-            }
+            nll += r.nllSum();
             MemoryState gradIn = null;
             if (memoryGradient) {
                 INDArray[] gz = new INDArray[nl];
@@ -162,6 +167,15 @@ public final class SegmentGradients {
         }
 
         @Override
+        public MemoryState advance(int k, MemoryState in) {
+            Map<String, INDArray> ph = placeholders(graph(k), batch, bounds.get(k), in, null);
+            Map<String, INDArray> out = graph(k).sameDiff().output(ph, memoryOutputs(false));   // only what M', z' need
+            SegmentRecurrence.release(ph.get(GraphNames.LABELS));
+            model.runtime().segmentDone();
+            return model.nextMemory(out);
+        }
+
+        @Override
         public SegmentRecurrence.Grads backward(int k, MemoryState in, MemoryState upstream, boolean memoryGradient,
                                                 boolean memoryOut) {
             DecoderGraph g = graph(k);
@@ -171,14 +185,12 @@ public final class SegmentGradients {
                 wrt.addAll(List.of(GraphNames.memoryInputs(model.config().numLayers())));
             }
             Map<String, INDArray> out = model.runtime().outputsAndGradients(g.sameDiff(), ph,
-                    memoryOut ? memoryOutputs(true) : List.of(), wrt);
+                    memoryOut ? memoryOutputs(true) : List.of(GraphNames.NLL_SUM), wrt);
             SegmentRecurrence.release(ph.get(GraphNames.LABELS));
             model.runtime().segmentDone();
             Map<String, INDArray> params = new LinkedHashMap<>();
             g.parameterNames().forEach(n -> params.put(n, out.get(n)));
-            if (memoryOut) {
-                nll += out.get(GraphNames.NLL_SUM).getDouble(0);
-            }
+            nll += out.get(GraphNames.NLL_SUM).getDouble(0);
             return new SegmentRecurrence.Grads(params, memoryGradient ? memoryGradients(out) : null,
                     memoryOut ? model.nextMemory(out) : null);
         }

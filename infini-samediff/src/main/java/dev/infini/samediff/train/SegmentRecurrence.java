@@ -34,8 +34,19 @@ public final class SegmentRecurrence {
         MemoryState forward(int k, MemoryState in);
 
         /**
+         * The memory segment {@code k} leaves, from the memory {@code in}, computing no more than that memory
+         * depends on (the first pass of {@link #full}, whose backward run of the segment counts its loss). The
+         * default runs {@link #forward}; an implementation that counts a loss in {@code forward} must override it
+         * so that the loss is not counted twice.
+         */
+        default MemoryState advance(int k, MemoryState in) {
+            return forward(k, in);
+        }
+
+        /**
          * Runs segment {@code k} forward and backward from the memory {@code in}, the gradient of the loss of
          * this and all later segments with respect to the memory it leaves being {@code upstream} (null: zero).
+         * Counts the segment's loss (the caller's bookkeeping) every time.
          *
          * @param memoryGradient whether the gradient of {@code in} is wanted
          * @param memoryOut      whether the memory it leaves is wanted (truncated mode)
@@ -76,9 +87,19 @@ public final class SegmentRecurrence {
      */
     public static Map<String, INDArray> backward(List<MemoryState> entering, Segment segment,
                                                  Map<String, INDArray> into) {
+        return backward(entering, segment, into, null);
+    }
+
+    /** {@link #backward}; with {@code last} non-null, the last segment's run also puts the memory it leaves there. */
+    private static Map<String, INDArray> backward(List<MemoryState> entering, Segment segment,
+                                                  Map<String, INDArray> into, MemoryState[] last) {
         MemoryState upstream = null; // gradient w.r.t. the memory leaving the current segment
         for (int k = entering.size() - 1; k >= 0; k--) {
-            Grads g = segment.backward(k, entering.get(k), upstream, k > 0, false);
+            boolean lastOut = last != null && k == entering.size() - 1;
+            Grads g = segment.backward(k, entering.get(k), upstream, k > 0, lastOut);
+            if (lastOut) {
+                last[0] = g.memoryOut();
+            }
             accumulate(into, g.parameters());
             release(upstream);
             upstream = k > 0 ? g.memoryIn() : null;
@@ -87,14 +108,24 @@ public final class SegmentRecurrence {
     }
 
     /**
-     * Exact gradients through the memory of all segments by per-segment recomputation.
+     * Exact gradients through the memory of all segments by per-segment recomputation. The first pass only
+     * advances the memory ({@link Segment#advance}) and stops before the last segment, which nothing in that
+     * pass needs: the backward pass recomputes it first, and also returns the memory it leaves.
      *
      * @return parameter gradients summed over segments, and the memory after the last segment
      */
     public static Result full(int segments, MemoryState initial, Segment segment) {
         List<MemoryState> entering = new ArrayList<>(segments);
-        MemoryState last = forward(segments, initial, segment, entering);
-        return new Result(backward(entering, segment, new LinkedHashMap<>()), last);
+        MemoryState state = initial;
+        for (int k = 0; k < segments; k++) {
+            entering.add(state);
+            if (k < segments - 1) {
+                state = segment.advance(k, state);
+            }
+        }
+        MemoryState[] last = new MemoryState[1];
+        Map<String, INDArray> grads = backward(entering, segment, new LinkedHashMap<>(), last);
+        return new Result(grads, segments == 0 ? initial : last[0]);
     }
 
     /** Gradients with the memory entering each segment a constant: one pass, summed over segments. */

@@ -136,6 +136,12 @@ class FastSegmentTest {
             worstValue = Math.max(worstValue, TestModels.relError(res.memory().z(l), zRef.reshape(res.memory().z(l).shape())));
         }
         assertTrue(worstValue <= valueTol, "logits/NLL/memory relative error " + worstValue);
+        // The memory-only pass (exact training's first pass) leaves exactly the memory of the full forward.
+        MemoryState memOnly = engine.forwardMemory(in.ids(), in.mask(), in.memory());
+        for (int l = 0; l < model.config().numLayers(); l++) {
+            assertEquals(0.0, TestModels.relError(memOnly.m(l), fwd.memory().m(l)), 0.0, "M of layer " + l);
+            assertEquals(0.0, TestModels.relError(memOnly.z(l), fwd.memory().z(l)), 0.0, "z of layer " + l);
+        }
         double worstGrad = 0;
         String worstName = "";
         for (Map.Entry<String, INDArray> e : res.gradients().entrySet()) {

@@ -75,11 +75,11 @@ class SegmentRecurrenceTest {
     }
 
     @Test
-    @DisplayName("full: forward once, then every segment recomputed in reverse; the exact gradient")
+    @DisplayName("full: the memory advanced up to the last segment, then every segment recomputed in reverse (the last one also returning its memory); the exact gradient")
     void full() {
         Toy toy = new Toy(0.8);
         SegmentRecurrence.Result r = SegmentRecurrence.full(X.length, mem(0, 0), toy);
-        assertEquals(List.of("f0", "f1", "f2", "f3", "b3", "b2", "b1", "b0"), toy.calls);
+        assertEquals(List.of("f0", "f1", "f2", "b3", "f3", "b2", "b1", "b0"), toy.calls);
         assertEquals(numeric(0.8, false), r.gradients().get("a").getDouble(0), 1e-6);
         assertEquals(toy.forward(3, toy.forward(2, toy.forward(1, toy.forward(0, mem(0, 0))))).m(0).getDouble(0),
                 r.memory().m(0).getDouble(0), 1e-12);
