@@ -130,4 +130,22 @@ class LauncherBackendTest {
         assertEquals(2, bad.exit());
         assertEquals("infini: INFINI_BACKEND must be cpu or cuda, not 'gpu'", bad.err().strip());
     }
+
+    @Test
+    @DisplayName("INFINI_BLAS: a directory with libopenblas.so.0 becomes JavaCPP's OpenBLAS, 'bundled' adds nothing, anything else is a one-line error with exit code 2")
+    void blasChoice() throws Exception {
+        built("cpu", true);
+        Path dir = Files.createDirectories(root.resolve("blas"));
+        Files.writeString(dir.resolve("libopenblas.so.0"), "");
+        Run own = run(Map.of("INFINI_BLAS", dir.toString()), "--help");
+        assertEquals(0, own.exit(), own.err());
+        assertTrue(own.err().contains("-Djava.library.path=" + dir + " -Dorg.bytedeco.openblas.load=openblas"), own.err());
+        Run bundled = run(Map.of("INFINI_BLAS", "bundled"), "--help");
+        assertEquals(0, bundled.exit(), bundled.err());
+        assertFalse(bundled.err().contains("org.bytedeco.openblas.load"), bundled.err());
+        Run bad = run(Map.of("INFINI_BLAS", root.resolve("nowhere").toString()), "--help");
+        assertEquals(2, bad.exit());
+        assertEquals("infini: INFINI_BLAS must be system, bundled or a directory with libopenblas.so.0, not '"
+                + root.resolve("nowhere") + "'", bad.err().strip());
+    }
 }
