@@ -158,19 +158,22 @@ public final class SegmentGradients {
 
         @Override
         public MemoryState forward(int k, MemoryState in) {
-            Map<String, INDArray> ph = placeholders(graph(k), batch, bounds.get(k), in, null);
-            Map<String, INDArray> out = graph(k).sameDiff().output(ph, memoryOutputs(true));
-            SegmentRecurrence.release(ph.get(GraphNames.LABELS));
-            nll += out.get(GraphNames.NLL_SUM).getDouble(0);
-            model.runtime().segmentDone();
-            return model.nextMemory(out);
+            return run(k, in, true);
         }
 
         @Override
         public MemoryState advance(int k, MemoryState in) {
+            return run(k, in, false);   // SameDiff runs only what M', z' need
+        }
+
+        /** Segment {@code k} forward from {@code in}; adds its NLL when {@code withNll}; the memory it leaves. */
+        private MemoryState run(int k, MemoryState in, boolean withNll) {
             Map<String, INDArray> ph = placeholders(graph(k), batch, bounds.get(k), in, null);
-            Map<String, INDArray> out = graph(k).sameDiff().output(ph, memoryOutputs(false));   // only what M', z' need
+            Map<String, INDArray> out = graph(k).sameDiff().output(ph, memoryOutputs(withNll));
             SegmentRecurrence.release(ph.get(GraphNames.LABELS));
+            if (withNll) {
+                nll += out.get(GraphNames.NLL_SUM).getDouble(0);
+            }
             model.runtime().segmentDone();
             return model.nextMemory(out);
         }
