@@ -54,6 +54,11 @@ final class RecallCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "B", defaultValue = "50", description = "Samples run together (default: ${DEFAULT-VALUE}).")
     int batch;
 
+    @Option(names = "--by-query", description = "Also print, for the first --memory mode, the accuracy at each query "
+            + "position (1 = the first key asked) against the accuracy of naming one of the values not yet asked at random "
+            + "(what reading the stored values without their keys reaches), and how often the answer is a stored value.")
+    boolean byQuery;
+
     @Mixin
     NonFiniteOption nonFinite;
 
@@ -76,22 +81,27 @@ final class RecallCommand implements Callable<Integer> {
         log.info("recall: {} pairs, gaps {}, {} trial(s), segment {}, memory {}", pairs, gaps, trials,
                 m.config().segmentSize(), memory);
         Progress progress = new Progress("recall", (long) g.length * modes.size(), "gaps x modes");
-        double[][] acc = new double[modes.size()][g.length];
+        RecallEval.Result[][] res = new RecallEval.Result[modes.size()][g.length];
         long done = 0;
         for (int i = 0; i < g.length; i++) {
             for (int k = 0; k < modes.size(); k++) {
-                long[] r = eval.accuracy(g[i], trials, modes.get(k));
-                acc[k][i] = (double) r[0] / r[1];
+                res[k][i] = eval.evaluate(g[i], trials, modes.get(k));
                 progress.update(++done, 0);
             }
         }
         progress.finish();
-        print(g, modes, acc, m.config().segmentSize());
+        print(g, modes, res, m.config().segmentSize());
         return 0;
     }
 
-    private void print(int[] g, List<MemoryMode> modes, double[][] acc, int segment) {
+    private void print(int[] g, List<MemoryMode> modes, RecallEval.Result[][] res, int segment) {
         PrintStream out = System.out;
+        double[][] acc = new double[modes.size()][g.length];
+        for (int k = 0; k < modes.size(); k++) {
+            for (int i = 0; i < g.length; i++) {
+                acc[k][i] = res[k][i].accuracy();
+            }
+        }
         StringBuilder head = new StringBuilder(String.format("%5s %8s", "gap", "tokens"));
         modes.forEach(md -> head.append(String.format(" %15s", "memory " + md.key())));
         out.println(head);
@@ -103,6 +113,9 @@ final class RecallCommand implements Callable<Integer> {
             out.println(row);
         }
         out.printf(Locale.ROOT, "chance %.1f%%, %d pairs, %d trials per gap%n", 100 * RecallTask.CHANCE, pairs, trials);
+        if (byQuery) {
+            printByQuery(out, g, modes.get(0), res[0]);
+        }
         ObjectMapper om = new ObjectMapper();
         ObjectNode json = om.createObjectNode();
         json.put("model", model.toString());
@@ -121,8 +134,57 @@ final class RecallCommand implements Callable<Integer> {
                 a.add(Math.round(v * 10000) / 10000.0);
             }
         }
+        ObjectNode perQuery = json.putObject("by_query");
+        ObjectNode stored = json.putObject("named_stored");
+        for (int k = 0; k < modes.size(); k++) {
+            ArrayNode q = perQuery.putArray(modes.get(k).key());
+            ArrayNode st = stored.putArray(modes.get(k).key());
+            for (RecallEval.Result r : res[k]) {
+                ArrayNode row = q.addArray();
+                for (int j = 0; j < pairs; j++) {
+                    row.add(Math.round(r.accuracy(j) * 10000) / 10000.0);
+                }
+                st.add(Math.round(r.storedRate() * 10000) / 10000.0);
+            }
+        }
+        ArrayNode guess = json.putArray("unasked_guess");
+        for (RecallEval.Result r : res[0]) {
+            guess.add(Math.round(r.unaskedGuessRate() * 10000) / 10000.0);
+        }
         json.put("chance", RecallTask.CHANCE);
         out.println(json);
         out.flush();
+    }
+
+    /** Accuracy per query position for one memory mode, one column per gap, and the no-binding baseline. */
+    private void printByQuery(PrintStream out, int[] g, MemoryMode mode, RecallEval.Result[] res) {
+        out.printf("%nmemory %s, accuracy at each query position (1 = the first key asked):%n", mode.key());
+        StringBuilder head = new StringBuilder(String.format("%5s", "query"));
+        for (int x : g) {
+            head.append(String.format(" %8s", "gap " + x));
+        }
+        head.append(String.format(" %14s", "unasked guess"));
+        out.println(head);
+        for (int j = 0; j < pairs; j++) {
+            StringBuilder row = new StringBuilder(String.format("%5d", j + 1));
+            for (RecallEval.Result r : res) {
+                row.append(String.format(Locale.ROOT, " %7.1f%%", 100 * r.accuracy(j)));
+            }
+            row.append(String.format(Locale.ROOT, " %13.1f%%", 100.0 / (pairs - j)));
+            out.println(row);
+        }
+        StringBuilder all = new StringBuilder(String.format("%5s", "all"));
+        StringBuilder st = new StringBuilder(String.format("%5s", "named"));
+        double guess = 0;
+        for (RecallEval.Result r : res) {
+            all.append(String.format(Locale.ROOT, " %7.1f%%", 100 * r.accuracy()));
+            st.append(String.format(Locale.ROOT, " %7.1f%%", 100 * r.storedRate()));
+            guess += r.unaskedGuessRate() / res.length;
+        }
+        out.println(all.append(String.format(Locale.ROOT, " %13.1f%%", 100 * guess)));
+        out.println(st);
+        out.println("\"unasked guess\": one of the values not yet asked at random (per position: distinct values; all: the "
+                + "samples' own values), what knowing the stored values without their keys reaches; \"named\": answers "
+                + "that are one of the sample's stored values.");
     }
 }
