@@ -9,7 +9,9 @@ Tasks (`--task`):
           `--block` bytes for the queries, run in segments of `--segment` (a segment of 2 x block with gap 0 puts the
           pairs and the queries in one segment: local attention can answer, the memory is not needed);
   copy    `--block` random letters, then the same letters rotated by a random offset (induction on every byte);
-  text    windows of Moby-Dick (the project's corpus), every byte scored.
+  text    windows of Moby-Dick (the project's corpus), every byte scored;
+  skip    random triplets `a b a` (letters): at each `b` the next byte is the one before it, which only a
+          previous-token head can see (a warm-up for the step binding needs).
 `--shift` adds to each position a learnt embedding of the previous byte (a "token shift", NOT part of this project's
 model): it shows what a free previous-token feature changes. Every `--every` steps it prints the accuracy of 8-pair
 samples at each gap (64 samples each) and the gates' mean sigmoid per layer.
@@ -97,11 +99,22 @@ def copy_sample(rng, block):
     return r + r[k:] + r[:k], list(range(block, 2 * block - 1))
 
 
+def skip_sample(rng, block):
+    ids, pos = [], []
+    while len(ids) + 3 <= 2 * block:
+        a, b = rng.randrange(97, 123), rng.randrange(65, 91)
+        pos.append(len(ids) + 1)
+        ids += [a, b, a]
+    return ids + [32] * (2 * block - len(ids)), pos
+
+
 def batch(rng, task, size, pairs, gap, block, text=None):
     xs, ms = [], []
     for _ in range(size):
         if task == 'copy':
             ids, pos = copy_sample(rng, block)
+        elif task == 'skip':
+            ids, pos = skip_sample(rng, block)
         elif task == 'text':
             i = rng.randrange(len(text) - 2 * block)
             ids, pos = list(text[i:i + 2 * block]), list(range(2 * block - 1))
@@ -128,7 +141,7 @@ def run(model, ids, segment, a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--task', default='recall', choices=['recall', 'copy', 'text'])
+    ap.add_argument('--task', default='recall', choices=['recall', 'copy', 'text', 'skip'])
     ap.add_argument('--segment', type=int, default=32)
     ap.add_argument('--block', type=int, default=32)
     ap.add_argument('--gaps', default='0,1,2')
