@@ -161,6 +161,7 @@ def main():
     ap.add_argument('--gate-lr-multiplier', type=float, default=10.0)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--every', type=int, default=250)
+    ap.add_argument('--eval-gaps', help='gaps of the reports (default: the training gaps and twice the largest)')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--save', help='state dict written at every report')
     ap.add_argument('--load', help='state dict to start from')
@@ -203,7 +204,7 @@ def main():
         if step % a.every == 0 or step == a.steps:
             accs = []
             with torch.no_grad():
-                for g in sorted(set(gaps + [2 * max(gaps)])):
+                for g in ([int(x) for x in a.eval_gaps.split(',')] if a.eval_gaps else sorted(set(gaps + [2 * max(gaps)]))):
                     ids, mask = batch(random.Random(999 + g), 'recall', 64, (8, 8), g, a.block)
                     pred = run(model, ids, a.segment, a)[:, :-1].argmax(-1)
                     accs.append('gap %d %.2f' % (g, (pred[mask[:, :-1]] == ids[:, 1:][mask[:, :-1]]).float().mean().item()))
