@@ -36,6 +36,7 @@ class InfiniAttention(torch.nn.Module):
         self.o = torch.nn.Linear(heads * head_dim, d, bias=False)
         self.gate = torch.nn.Parameter(torch.zeros(1, heads, 1, 1))
         self.theta = theta
+        self.delta = False                      # the spec's delta rule instead of the linear update (bench/recall/lab.py)
 
     def rope(self, x):  # x [B, n, S, d], positions restart at 0 in every segment
         s, d = x.shape[2], x.shape[3]
@@ -59,7 +60,10 @@ class InfiniAttention(torch.nn.Module):
         m_h, z_h = mem.repeat_interleave(g, dim=1), z.repeat_interleave(g, dim=1)
         a_mem = (sq @ m_h) / (sq @ z_h.unsqueeze(-1) + 1e-6)
         sk = F.elu(k) + 1
-        mem = mem + sk.transpose(-1, -2) @ v                                 # linear update
+        if self.delta:                                                       # delta: write what M does not return yet
+            mem = mem + sk.transpose(-1, -2) @ (v - (sk @ mem) / (sk @ z.unsqueeze(-1) + 1e-6))
+        else:
+            mem = mem + sk.transpose(-1, -2) @ v                             # linear update
         z = z + sk.sum(dim=2)
         gp = torch.sigmoid(self.gate)
         a = gp * a_mem + (1 - gp) * a_dot
@@ -98,9 +102,13 @@ class Model(torch.nn.Module):
         self.blocks = torch.nn.ModuleList(Block(d, heads, kv, hd, inter) for _ in range(layers))
         self.norm = RMSNorm(d)
         self.d, self.kv, self.hd = d, kv, hd
+        self.shift = None                       # a probe, not the spec: embedding of the previous id (bench/recall/lab.py)
 
     def forward(self, ids, mems):
         x = self.emb(ids) * math.sqrt(self.d)
+        if self.shift is not None:
+            prev = torch.cat([torch.zeros_like(ids[:, :1]), ids[:, :-1]], 1)
+            x = x + self.shift(prev) * math.sqrt(self.d)
         new = []
         for blk, (m, z) in zip(self.blocks, mems):
             x, m, z = blk(x, m, z)

@@ -36,46 +36,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 import pytorch_reference as R  # noqa: E402
 
 
-def attention(self, x, mem, z):
-    """Infini-attention of the spec with both memory rules (the reference module has the linear one only)."""
-    b, s, _ = x.shape
-    g = self.h // self.kv
-    q = self.q(x).view(b, s, self.h, self.hd).transpose(1, 2)          # [B,H,S,d]
-    k = self.k(x).view(b, s, self.kv, self.hd).transpose(1, 2)         # [B,Hkv,S,d]
-    v = self.v(x).view(b, s, self.kv, self.hd).transpose(1, 2)
-    kr, qr = self.rope(k), self.rope(q)
-    kr_h, v_h = kr.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
-    causal = torch.full((s, s), float('-inf')).triu(1)
-    a_dot = torch.softmax(qr @ kr_h.transpose(-1, -2) / math.sqrt(self.hd) + causal, -1) @ v_h
-    sq, sk = F.elu(q) + 1, F.elu(k) + 1
-    m_h, z_h = mem.repeat_interleave(g, 1), z.repeat_interleave(g, 1)
-    a_mem = (sq @ m_h) / (sq @ z_h.unsqueeze(-1) + 1e-6)                # read before the update
-    if self.delta:
-        mem = mem + sk.transpose(-1, -2) @ (v - (sk @ mem) / (sk @ z.unsqueeze(-1) + 1e-6))
-    else:
-        mem = mem + sk.transpose(-1, -2) @ v
-    z = z + sk.sum(2)
-    gp = torch.sigmoid(self.gate)
-    a = gp * a_mem + (1 - gp) * a_dot
-    return self.o(a.transpose(1, 2).reshape(b, s, -1)), mem, z
-
-
-def model_forward(self, ids, mems):
-    x = self.emb(ids) * math.sqrt(self.d)
-    if self.shift is not None:                                          # the optional token shift
-        prev = torch.cat([torch.zeros_like(ids[:, :1]), ids[:, :-1]], 1)
-        x = x + self.shift(prev) * math.sqrt(self.d)
-    new = []
-    for blk, (m, z) in zip(self.blocks, mems):
-        x, m, z = blk(x, m, z)
-        new.append((m, z))
-    return self.norm(x) @ self.emb.weight.t(), new
-
-
-R.InfiniAttention.forward = attention
-R.Model.forward = model_forward
-
-
 def recall_sample(rng, pairs, gap, block):
     """The format of RecallTask with blocks of `block` bytes; returns ids and the positions whose next byte is scored."""
     keys = rng.sample(range(26), pairs)
