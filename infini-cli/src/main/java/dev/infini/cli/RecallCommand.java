@@ -96,19 +96,13 @@ final class RecallCommand implements Callable<Integer> {
 
     private void print(int[] g, List<MemoryMode> modes, RecallEval.Result[][] res, int segment) {
         PrintStream out = System.out;
-        double[][] acc = new double[modes.size()][g.length];
-        for (int k = 0; k < modes.size(); k++) {
-            for (int i = 0; i < g.length; i++) {
-                acc[k][i] = res[k][i].accuracy();
-            }
-        }
         StringBuilder head = new StringBuilder(String.format("%5s %8s", "gap", "tokens"));
         modes.forEach(md -> head.append(String.format(" %15s", "memory " + md.key())));
         out.println(head);
         for (int i = 0; i < g.length; i++) {
             StringBuilder row = new StringBuilder(String.format("%5d %8d", g[i], (g[i] + 2) * segment));
             for (int k = 0; k < modes.size(); k++) {
-                row.append(String.format(Locale.ROOT, " %14.1f%%", 100 * acc[k][i]));
+                row.append(String.format(Locale.ROOT, " %14.1f%%", 100 * res[k][i].accuracy()));
             }
             out.println(row);
         }
@@ -130,8 +124,8 @@ final class RecallCommand implements Callable<Integer> {
         ObjectNode accuracy = json.putObject("accuracy");
         for (int k = 0; k < modes.size(); k++) {
             ArrayNode a = accuracy.putArray(modes.get(k).key());
-            for (double v : acc[k]) {
-                a.add(Math.round(v * 10000) / 10000.0);
+            for (RecallEval.Result r : res[k]) {
+                a.add(Math.round(r.accuracy() * 10000) / 10000.0);
             }
         }
         ObjectNode perQuery = json.putObject("by_query");
