@@ -50,7 +50,11 @@ public final class DecoderBlocks {
                                       String[] mNext, String[] zNext, boolean oneHotEmbedding) {
         long n = (long) b * s;
         InfiniAttention.SegmentContext ctx = GraphTables.segmentContext(sd, c, tag, b, s, dtype, mask);
-        SDVariable x = embed(sd, c, tag, sd.reshape(tag + "input_ids_flat", ids, n), oneHotEmbedding, dtype);
+        SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
+        SDVariable x = embed(sd, c, tag, flatIds, oneHotEmbedding, dtype);
+        if (c.tokenShift() && s > 1) {
+            x = x.add(tag + "embed_shifted", previousTokens(sd, c, tag, flatIds, b, s, oneHotEmbedding, dtype));
+        }
         for (int i = 0; i < c.numLayers(); i++) {
             x = decoderLayer(sd, c, tag + "layers." + i, i, b, s, ctx, x, m[i], z[i], mNext[i], zNext[i])[0];
         }
@@ -72,6 +76,41 @@ public final class DecoderBlocks {
             x = x.mul(tag + "embed_scaled", Math.sqrt(c.hiddenSize()));
         }
         return x;
+    }
+
+    /**
+     * The token shift of a segment graph (beyond the paper; spec, "Beyond the paper: token shift"):
+     * {@code [N, D]} whose row {@code r = b*S + t} is {@code P[ids[r-1]]} for {@code t > 0} and zero for
+     * {@code t = 0}, times sqrt(D) for Gemma ({@link TensorNames#PREV_EMBED}; {@code FastEmbedding} computes the same).
+     * The rows of {@code P[ids]} move down by one and the first row of every segment is masked out.
+     */
+    static SDVariable previousTokens(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, int b, int s,
+                                     boolean oneHot, DataType dtype) {
+        int n = b * s, dm = c.hiddenSize();
+        SDVariable pe = oneHot                                                              // P[ids]  [N, D]
+                ? sd.mmul(tag + "prev_embed", sd.oneHot(tag + "prev_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
+                        sd.getVariable(TensorNames.PREV_EMBED))
+                : sd.gather(tag + "prev_embed", sd.getVariable(TensorNames.PREV_EMBED), flatIds, 0);
+        SDVariable down = sd.concat(tag + "prev_embed_down", 0, sd.constant(tag + "prev_embed_zero",
+                org.nd4j.linalg.factory.Nd4j.zeros(dtype, 1, dm)), sd.slice(tag + "prev_embed_head", pe, new int[] {0, 0},
+                new int[] {n - 1, dm}));                                                   // row r = P[ids[r-1]]
+        INDArray keep = org.nd4j.linalg.factory.Nd4j.ones(dtype, n, 1);
+        for (int r = 0; r < n; r += s) {
+            keep.putScalar(r, 0, 0.0);                                                     // no token before t = 0
+        }
+        double scale = c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
+        return down.mul(tag + "prev_embed_masked", sd.constant(tag + "prev_embed_keep", keep.muli(scale)));
+    }
+
+    /**
+     * The token shift of a decode step: {@code P[prevIds] * (pos > 0)}, times sqrt(D) for Gemma ({@code [B, D]}):
+     * the previous token of the segment, none at its first slot.
+     */
+    static SDVariable previousToken(SameDiff sd, InfiniConfig c, SDVariable prevIds, SDVariable pos, DataType dtype) {
+        double scale = c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
+        SDVariable pe = sd.gather("step.prev_embed", sd.getVariable(TensorNames.PREV_EMBED), prevIds, 0);   // [B, D]
+        SDVariable has = sd.reshape("step.has_prev", sd.castTo(sd.gt(pos, 0), dtype), -1, 1).mul(scale);     // [B, 1]
+        return pe.mul("step.prev_embed_masked", has);
     }
 
     /** The attention of a layer on its normalised hidden states {@code h}; {@code p} prefixes its node names. */

@@ -161,6 +161,10 @@ public final class DecoderGraph {
         InfiniAttention.SegmentContext ctx = GraphTables.stepContext(sd, c, batch, dtype, pos);
         InfiniAttention.Dims dims = new InfiniAttention.Dims(batch, 1, nh, nkv, hd);
         SDVariable x = DecoderBlocks.embed(sd, c, "", ids, false, dtype);
+        if (c.tokenShift()) {
+            SDVariable prev = sd.placeHolder(STEP_PREV_ID, DataType.INT32, batch);
+            x = x.add("embed_shifted", DecoderBlocks.previousToken(sd, c, prev, pos, dtype));
+        }
         for (int i = 0; i < nl; i++) {
             final int layer = i;
             x = DecoderBlocks.layer(sd, c, "layers." + i, i, batch, x, (p, w, h) ->

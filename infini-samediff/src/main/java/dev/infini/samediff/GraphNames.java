@@ -23,6 +23,11 @@ public final class GraphNames {
     public static final String STEP_INPUT_ID = "step.input_id";
     /** Decode-step graphs: the new token's position within its segment {@code [B]} (int32, 0-based). */
     public static final String STEP_POSITION = "step.position";
+    /**
+     * Decode-step graphs of {@code token_shift} models only: the id {@code [B]} (int32) of the token in the slot
+     * before, any valid id at position 0 (where it is masked out).
+     */
+    public static final String STEP_PREV_ID = "step.prev_id";
 
     private GraphNames() {
     }

@@ -20,7 +20,8 @@ import java.util.Objects;
 /**
  * The shape and hyper-parameters of an Infini-attention decoder, bound to the Hugging Face
  * {@code config.json} keys of the Gemma and Llama families plus {@code segment_size} and
- * {@code memory_update} (spec, "Config keys beside the HF ones").
+ * {@code memory_update} (spec, "Config keys beside the HF ones"), and the opt-in {@code token_shift} (spec,
+ * "Beyond the paper: token shift"; absent = false, as in every Gemma and Llama checkpoint).
  *
  * <p>Immutable; build one with {@link #builder(ModelFamily)} or read one with {@link #read(Path)}.
  * Every instance is validated: a missing or inconsistent key is an {@link InfiniConfigException}
@@ -49,6 +50,7 @@ public final class InfiniConfig {
     private final boolean tieWordEmbeddings;
     private final int segmentSize;
     private final MemoryUpdate memoryUpdate;
+    private final boolean tokenShift;
     private final int bosTokenId;
     private final int eosTokenId;
     private final int[] eosTokenIds;
@@ -71,6 +73,7 @@ public final class InfiniConfig {
         this.tieWordEmbeddings = b.tieWordEmbeddings != null ? b.tieWordEmbeddings : family == ModelFamily.GEMMA;
         this.segmentSize = b.segmentSize;
         this.memoryUpdate = b.memoryUpdate;
+        this.tokenShift = b.tokenShift;
         this.bosTokenId = b.bosTokenId;
         this.eosTokenIds = b.eosTokenIds != null ? b.eosTokenIds.clone() : new int[] {b.eosTokenId};
         this.eosTokenId = eosTokenIds.length > 0 ? eosTokenIds[0] : -1;
@@ -238,6 +241,13 @@ public final class InfiniConfig {
         if (root.hasNonNull("memory_update")) {
             b.memoryUpdate(MemoryUpdate.parse(requireText(root, "memory_update")));
         }
+        if (root.hasNonNull("token_shift")) {
+            JsonNode t = root.get("token_shift");
+            if (!t.isBoolean()) {
+                throw new InfiniConfigException("token_shift", "token_shift must be true or false, got " + t);
+            }
+            b.tokenShift(t.booleanValue());
+        }
         if (root.hasNonNull("tie_word_embeddings")) {
             JsonNode t = root.get("tie_word_embeddings");
             if (!t.isBoolean()) {
@@ -350,6 +360,9 @@ public final class InfiniConfig {
         o.put("torch_dtype", torchDtype == null ? "float32" : torchDtype);
         o.put("segment_size", segmentSize);
         o.put("memory_update", memoryUpdate.key());
+        if (tokenShift) {
+            o.put("token_shift", true);     // written only when on: plain checkpoints keep plain configs
+        }
         return o;
     }
 
@@ -375,6 +388,11 @@ public final class InfiniConfig {
     public boolean tieWordEmbeddings() { return tieWordEmbeddings; }
     public int segmentSize() { return segmentSize; }
     public MemoryUpdate memoryUpdate() { return memoryUpdate; }
+    /**
+     * Whether each position also adds a learnt embedding of the token before it in its segment
+     * ({@link TensorNames#PREV_EMBED}; spec, "Beyond the paper: token shift"). Off in every imported checkpoint.
+     */
+    public boolean tokenShift() { return tokenShift; }
     public int bosTokenId() { return bosTokenId; }
     /** The end-of-sequence id (the first of {@link #eosTokenIds}). */
     public int eosTokenId() { return eosTokenId; }
@@ -391,7 +409,7 @@ public final class InfiniConfig {
         return builder(family).vocabSize(vocabSize).hiddenSize(hiddenSize).intermediateSize(intermediateSize)
                 .numLayers(numLayers).numHeads(numHeads).numKvHeads(numKvHeads).headDim(headDim)
                 .rmsNormEps(rmsNormEps).ropeTheta(ropeTheta).tieWordEmbeddings(tieWordEmbeddings)
-                .segmentSize(segmentSize).memoryUpdate(memoryUpdate).bosTokenId(bosTokenId)
+                .segmentSize(segmentSize).memoryUpdate(memoryUpdate).tokenShift(tokenShift).bosTokenId(bosTokenId)
                 .eosTokenIds(eosTokenIds).padTokenId(padTokenId).maxPositionEmbeddings(maxPositionEmbeddings)
                 .hiddenAct(hiddenAct).torchDtype(torchDtype);
     }
@@ -412,14 +430,14 @@ public final class InfiniConfig {
         long attn = d * numHeads * headDim * 2 + 2L * d * numKvHeads * headDim + numHeads;
         long mlp = 3L * d * intermediateSize;
         long layer = attn + mlp + 2 * d;
-        return (long) vocabSize * d * (tieWordEmbeddings ? 1 : 2) + numLayers * layer + d;
+        return (long) vocabSize * d * ((tieWordEmbeddings ? 1 : 2) + (tokenShift ? 1 : 0)) + numLayers * layer + d;
     }
 
     @Override
     public String toString() {
         return family.modelType() + "(vocab=" + vocabSize + ", hidden=" + hiddenSize + ", layers=" + numLayers
                 + ", heads=" + numHeads + "/" + numKvHeads + ", head_dim=" + headDim + ", intermediate="
-                + intermediateSize + ", segment=" + segmentSize + ", memory_update=" + memoryUpdate.key() + ")";
+                + intermediateSize + ", segment=" + segmentSize + ", memory_update=" + memoryUpdate.key() + (tokenShift ? ", token_shift" : "") + ")";
     }
 
     @Override
@@ -451,6 +469,7 @@ public final class InfiniConfig {
         private Boolean tieWordEmbeddings;
         private int segmentSize = 2048;
         private MemoryUpdate memoryUpdate = MemoryUpdate.LINEAR;
+        private boolean tokenShift;
         private int bosTokenId;
         private int eosTokenId;
         private int[] eosTokenIds;
@@ -479,6 +498,8 @@ public final class InfiniConfig {
         public Builder tieWordEmbeddings(boolean v) { this.tieWordEmbeddings = v; return this; }
         public Builder segmentSize(int v) { this.segmentSize = v; return this; }
         public Builder memoryUpdate(MemoryUpdate v) { this.memoryUpdate = Objects.requireNonNull(v); return this; }
+        /** Opt-in, beyond the paper: adds {@link TensorNames#PREV_EMBED} (default false). */
+        public Builder tokenShift(boolean v) { this.tokenShift = v; return this; }
         public Builder bosTokenId(int v) { this.bosTokenId = v; return this; }
         public Builder eosTokenId(int v) { this.eosTokenId = v; this.eosTokenIds = null; return this; }
         /** Several end-of-sequence ids (the first is {@link InfiniConfig#eosTokenId}). */

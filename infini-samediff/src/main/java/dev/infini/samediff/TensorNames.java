@@ -6,6 +6,12 @@ import java.util.List;
 /** Hugging Face tensor names of a Gemma/Llama decoder; the graph's variables carry exactly these names. */
 public final class TensorNames {
     public static final String EMBED = "model.embed_tokens.weight";
+    /**
+     * The previous-token embedding {@code [V, D]} of a model with {@code token_shift} (beyond the paper; spec,
+     * "Beyond the paper: token shift"): position {@code t > 0} of a segment adds {@code P[ids[t-1]]}, scaled like
+     * the token embedding. Absent from models without it.
+     */
+    public static final String PREV_EMBED = "model.embed_prev_tokens.weight";
     public static final String FINAL_NORM = "model.norm.weight";
     public static final String LM_HEAD = "lm_head.weight";
 
@@ -33,6 +39,9 @@ public final class TensorNames {
         long d = c.hiddenSize(), hd = c.headDim(), nh = c.numHeads(), nkv = c.numKvHeads(), im = c.intermediateSize();
         List<Spec> out = new ArrayList<>();
         out.add(new Spec(EMBED, Kind.EMBEDDING, c.vocabSize(), d));
+        if (c.tokenShift()) {
+            out.add(new Spec(PREV_EMBED, Kind.EMBEDDING, c.vocabSize(), d));
+        }
         for (int i = 0; i < c.numLayers(); i++) {
             out.add(new Spec(inputNorm(i), Kind.NORM, d));
             out.add(new Spec(qProj(i), Kind.LINEAR, nh * hd, d));

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -58,6 +59,27 @@ class InfiniConfigTest {
         assertTrue(error(GEMMA_2B.replace("\"head_dim\":256", "\"head_dim\":255")).contains("head_dim must be even"));
         assertTrue(error(GEMMA_2B.replace("\"eos_token_id\":1", "\"eos_token_id\":256000")).contains("eos_token_id"));
         assertTrue(error(GEMMA_2B.replace("\"hidden_activation\":\"gelu_pytorch_tanh\"", "\"hidden_activation\":\"relu\"")).contains("hidden_act"));
+    }
+
+    @Test
+    @DisplayName("token_shift is off unless the key says true, is written only when on, and a non-boolean is named")
+    void tokenShiftKey() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper om = new com.fasterxml.jackson.databind.ObjectMapper();
+        InfiniConfig plain = InfiniConfig.builder(ModelFamily.GEMMA).vocabSize(64).hiddenSize(32).intermediateSize(64)
+                .numLayers(2).numHeads(4).numKvHeads(1).headDim(8).build();
+        assertFalse(plain.tokenShift());
+        assertFalse(plain.toJson().has("token_shift"));
+        InfiniConfig shifted = plain.toBuilder().tokenShift(true).build();
+        assertTrue(shifted.toJson().get("token_shift").booleanValue());
+        assertEquals(shifted, InfiniConfig.fromJson(shifted.toJson()));
+        assertEquals(plain.parameterCount() + 64L * 32, shifted.parameterCount());
+        assertTrue(TensorNames.all(shifted).stream().anyMatch(sp -> sp.name().equals(TensorNames.PREV_EMBED)));
+        assertFalse(TensorNames.all(plain).stream().anyMatch(sp -> sp.name().equals(TensorNames.PREV_EMBED)));
+        var bad = (com.fasterxml.jackson.databind.node.ObjectNode) plain.toJson();
+        bad.put("token_shift", "yes");
+        InfiniConfigException e = assertThrows(InfiniConfigException.class, () -> InfiniConfig.fromJson(bad));
+        assertEquals("token_shift", e.key());
+        assertTrue(e.getMessage().contains("true or false"), e.getMessage());
     }
 
     @Test

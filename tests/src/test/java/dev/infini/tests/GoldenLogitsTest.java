@@ -30,7 +30,7 @@ class GoldenLogitsTest {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"gemma-mqa-linear-f32", "gemma-mqa-delta-bf16", "llama-gqa-delta-f32-sharded",
-            "llama-gqa-linear-bf16", "llama-gqa-linear-f16"})
+            "llama-gqa-linear-bf16", "llama-gqa-linear-f16", "gemma-mqa-delta-shift-f32"})
     @DisplayName("infini logits reproduces the float64 reference to relative error <= 1e-4")
     void logitsCommandMatchesReference(String name, @TempDir Path tmp) throws Exception {
         Path dir = Fixtures.golden(name);

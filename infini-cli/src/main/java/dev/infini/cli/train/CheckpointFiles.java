@@ -111,6 +111,10 @@ final class CheckpointFiles {
                 c.headDim(), c.intermediateSize(), c.parameterCount()));
         row(b, "", "segment size", Integer.toString(c.segmentSize()));
         row(b, "", "memory rule", c.memoryUpdate().key() + " (memory gradient " + o.memoryGradient.key() + ")");
+        if (c.tokenShift()) {
+            row(b, "", "token shift", "on (`token_shift`, beyond the paper): each position adds a learnt embedding of "
+                    + "the token before it in its segment (`" + dev.infini.samediff.TensorNames.PREV_EMBED + "`)");
+        }
         row(b, "", "data", o.corpus.equals(TrainingData.RECALL)
                 ? "`recall` (associative recall): " + o.pairs + " pairs, gaps " + o.gaps + ", samples of (gap + 2) x "
                         + (o.recallBlock != null ? o.recallBlock : o.segment) + " bytes, " + o.batch * o.accumulation

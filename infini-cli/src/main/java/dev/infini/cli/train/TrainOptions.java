@@ -54,6 +54,9 @@ public final class TrainOptions {
     @Option(names = "--memory-update", paramLabel = "linear|delta", converter = OptionConverters.MemoryUpdateConverter.class,
             description = "Memory update rule (default: the preset's, linear).")
     public MemoryUpdate memoryUpdate;
+    @Option(names = "--token-shift", description = "Beyond the paper: each position also adds a learnt embedding of the "
+            + "token before it in its segment (config key token_shift; off by default, as in every Gemma/Llama checkpoint).")
+    public boolean tokenShift;
     @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     public double lr = 2e-3;
     @Option(names = "--warmup", paramLabel = "N", description = "Linear warmup steps before the cosine decay (default: ${DEFAULT-VALUE}).")
@@ -193,6 +196,10 @@ public final class TrainOptions {
         check(valFraction > 0 && valFraction < 1, "--val-fraction must be in (0, 1), got " + valFraction);
         check(maxBadSteps >= 1, "--max-bad-steps must be at least 1, got " + maxBadSteps);
         check(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1, got " + keepCheckpoints);
+        check(!tokenShift || init == null, "--token-shift shapes a fresh model; with --init the checkpoint's config.json "
+                + "decides (key token_shift)");
+        check(!tokenShift || engine != Engine.GRAPH, "--token-shift needs --engine samediff (the DL4J layer form has no "
+                + "previous-token embedding)");
         if (engine == Engine.GRAPH) {
             GraphEngine.checkSupported(this);
         }

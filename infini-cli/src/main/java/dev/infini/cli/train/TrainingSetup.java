@@ -88,6 +88,7 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
         if (o.headDim != null) b.headDim(o.headDim);
         if (o.intermediate != null) b.intermediateSize(o.intermediate);
         if (o.memoryUpdate != null) b.memoryUpdate(o.memoryUpdate);
+        if (o.tokenShift) b.tokenShift(true);
         return InfiniModel.random(b.build(), o.seed, 0.02, o.gateInit, DataType.FLOAT);
     }
 

@@ -188,6 +188,9 @@ public final class StreamingDecoder {
         Map<String, INDArray> ph = model.memoryPlaceholders(memory);
         ph.put(GraphNames.STEP_INPUT_ID, Nd4j.createFromArray(new int[] {token}));
         ph.put(GraphNames.STEP_POSITION, Nd4j.createFromArray(new int[] {pos}));
+        if (config.tokenShift()) {
+            ph.put(GraphNames.STEP_PREV_ID, Nd4j.createFromArray(new int[] {pos > 0 ? segmentTokens[pos - 1] : 0}));
+        }
         for (int i = 0; i < cacheK.length; i++) {
             ph.put(GraphNames.cacheKeys(i), cacheK[i]);
             ph.put(GraphNames.cacheValues(i), cacheV[i]);

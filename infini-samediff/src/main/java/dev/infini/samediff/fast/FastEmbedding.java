@@ -8,13 +8,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * The fast kernel's token embedding, shared by {@link FastSegment} and the DL4J embedding layer:
  * {@code x = E[ids] * scale} (scale {@code sqrt(D)} for Gemma, else 1; the graph's one-hot x E) and its
- * backward {@code dE[ids[n]] += dx[n] * scale}. Stateless.
+ * backward {@code dE[ids[n]] += dx[n] * scale}. With {@link InfiniConfig#tokenShift} (beyond the paper; spec,
+ * "Beyond the paper: token shift") position {@code t > 0} of each segment row also adds
+ * {@code P[ids[t-1]] * scale} ({@link dev.infini.samediff.TensorNames#PREV_EMBED}), and the backward
+ * {@code dP[ids[t-1]] += dx[t] * scale}. Stateless.
  */
 public final class FastEmbedding {
     private final int dm;
     private final int vocab;
     private final double scale;
     private final DataType dtype;
+    private final boolean shift;
 
     /** @param dtype float32 or float64 */
     public FastEmbedding(InfiniConfig config, DataType dtype) {
@@ -25,6 +29,7 @@ public final class FastEmbedding {
         this.vocab = config.vocabSize();
         this.scale = config.family() == ModelFamily.GEMMA ? Math.sqrt(dm) : 1.0;
         this.dtype = dtype;
+        this.shift = config.tokenShift();
     }
 
     /**
@@ -35,6 +40,7 @@ public final class FastEmbedding {
      * @return {@code x [N, D]}, a new array
      */
     public INDArray forward(INDArray e, int[] ids) {
+        noShift();
         check(ids);
         Buf x = Buf.zeros(dtype, ids.length, dm);
         forward(ids, Buf.of(e, dtype), x);
@@ -49,29 +55,73 @@ public final class FastEmbedding {
      * @return {@code dE [V, D]}, a new array
      */
     public INDArray backward(int[] ids, INDArray dx) {
+        noShift();
         check(ids);
         Buf de = Buf.zeros(dtype, vocab, dm);
         backward(ids, Buf.of(dx, dtype), de);
         return de.arr;
     }
 
-    /** {@code x [N, D] = E[ids] * scale}. */
+    /** {@code x [N, D] = E[ids] * scale} (no token shift). */
     void forward(int[] ids, Buf e, Buf x) {
+        forward(ids, e, null, 0, x);
+    }
+
+    /**
+     * {@code x [N, D] = E[ids] * scale}, plus {@code P[ids[r-1]] * scale} at every row {@code r} that is not the
+     * first of its segment ({@code r % seqLen != 0}) when {@code p} is the token-shift table (null: none).
+     */
+    void forward(int[] ids, Buf e, Buf p, int seqLen, Buf x) {
         for (int r = 0; r < ids.length; r++) {
             int src = ids[r] * dm, dst = r * dm;
             for (int j = 0; j < dm; j++) {
                 x.set(dst + j, e.get(src + j) * scale);
+            }
+            if (p != null && r % seqLen != 0) {
+                int prev = ids[r - 1] * dm;
+                for (int j = 0; j < dm; j++) {
+                    x.add(dst + j, p.get(prev + j) * scale);
+                }
             }
         }
     }
 
     /** {@code dE[ids[n]] += dx[n] * scale}, accumulated into {@code de [V, D]}. */
     void backward(int[] ids, Buf dx, Buf de) {
+        backward(ids, dx, de, null, 0);
+    }
+
+    /**
+     * {@code dE[ids[r]] += dx[r] * scale} into {@code de}, and with the token-shift gradient {@code dp} (null: none)
+     * {@code dP[ids[r-1]] += dx[r] * scale} for the rows that are not the first of their segment.
+     */
+    void backward(int[] ids, Buf dx, Buf de, Buf dp, int seqLen) {
+        if (dp != null) {
+            dp.zero();
+        }
         for (int r = 0; r < ids.length; r++) {
             int dst = ids[r] * dm, src = r * dm;
             for (int j = 0; j < dm; j++) {
                 de.add(dst + j, dx.get(src + j) * scale);
             }
+            if (dp != null && r % seqLen != 0) {
+                int prev = ids[r - 1] * dm;
+                for (int j = 0; j < dm; j++) {
+                    dp.add(prev + j, dx.get(src + j) * scale);
+                }
+            }
+        }
+    }
+
+    /** Whether this embedding adds the previous token's ({@link InfiniConfig#tokenShift}). */
+    boolean shift() {
+        return shift;
+    }
+
+    private void noShift() {
+        if (shift) {
+            throw new UnsupportedOperationException("token_shift models embed through FastSegment or the SameDiff "
+                    + "graph; this entry point (the Deeplearning4j layer form) has no previous-token embedding");
         }
     }
 

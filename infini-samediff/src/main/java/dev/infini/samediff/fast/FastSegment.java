@@ -220,9 +220,12 @@ public final class FastSegment {
         return new MemoryState(mOut, zOut);
     }
 
-    /** {@code x_0 = E[ids]} (times sqrt(D) for Gemma), the graph's one-hot x E ({@link FastEmbedding}). */
+    /**
+     * {@code x_0 = E[ids]} (times sqrt(D) for Gemma), the graph's one-hot x E, plus the previous token's
+     * {@code P} row with token shift ({@link FastEmbedding}).
+     */
     private void embed() {
-        embedding.forward(ids, w(TensorNames.EMBED), xs[0]);
+        embedding.forward(ids, w(TensorNames.EMBED), embedding.shift() ? w(TensorNames.PREV_EMBED) : null, d.s(), xs[0]);
     }
 
     /**
@@ -248,7 +251,7 @@ public final class FastSegment {
         if (!config.tieWordEmbeddings()) {
             de.zero();
         }
-        embedding.backward(ids, scratch.dx, de);
+        embedding.backward(ids, scratch.dx, de, embedding.shift() ? grads.get(TensorNames.PREV_EMBED) : null, d.s());
     }
 
     private String headName() {

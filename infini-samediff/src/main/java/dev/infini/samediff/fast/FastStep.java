@@ -57,6 +57,7 @@ public final class FastStep {
     private final Buf up;                   // [1, I]
     private final Buf logits;               // [1, V]
     private final Map<String, Buf> weightBufs = new HashMap<>();
+    private final int[] segmentTokens;      // the tokens of the current segment by slot (token shift reads the last)
 
     /**
      * @param weights the model's arrays by Hugging Face name (read live at every step, never written)
@@ -90,6 +91,7 @@ public final class FastStep {
         gt = Buf.zeros(dtype, 1, d.im());
         up = Buf.zeros(dtype, 1, d.im());
         logits = Buf.zeros(dtype, 1, d.voc());
+        segmentTokens = new int[d.s()];
     }
 
     /** An engine over a model's own weights, in the model's dtype. */
@@ -112,7 +114,8 @@ public final class FastStep {
             throw new IllegalArgumentException("position " + pos + " is outside the segment [0, " + d.s() + ")");
         }
         loadMemory(memory);
-        embed(token);
+        segmentTokens[pos] = token;
+        embed(token, pos > 0 && config.tokenShift() ? segmentTokens[pos - 1] : -1);
         for (int l = 0; l < d.nl(); l++) {
             attention(l, pos);
             mlp(l);
@@ -203,12 +206,22 @@ public final class FastStep {
         loaded = memory;
     }
 
-    /** {@code x_0 = E[token]} (times sqrt(D) for Gemma). */
-    private void embed(int token) {
+    /**
+     * {@code x_0 = E[token]}, plus {@code P[prev]} when {@code prev >= 0} (token shift: the token in the slot before,
+     * as {@link FastEmbedding}), times sqrt(D) for Gemma.
+     */
+    private void embed(int token, int prev) {
         Buf e = w(TensorNames.EMBED);
         double[] row = new double[d.dm()];
         float[] tmp = new float[d.dm()];
         e.read(token * d.dm(), row, d.dm(), tmp);
+        if (prev >= 0) {
+            double[] p = new double[d.dm()];
+            w(TensorNames.PREV_EMBED).read(prev * d.dm(), p, d.dm(), tmp);
+            for (int j = 0; j < row.length; j++) {
+                row[j] += p[j];
+            }
+        }
         double scale = gemma ? Math.sqrt(d.dm()) : 1.0;
         for (int j = 0; j < row.length; j++) {
             row[j] *= scale;

@@ -44,16 +44,18 @@ class StreamingDecoderTest {
         return TestModels.randomModel(c, seed, dtype).kernel(kernel);
     }
 
-    @ParameterizedTest(name = "{6}: {0} {1} H={2} Hkv={3} prompt={4} {5}")
+    @ParameterizedTest(name = "{6}: {0} {1} H={2} Hkv={3} prompt={4} {5} token_shift={7}")
     @CsvSource({
-            "GEMMA,LINEAR,4,1,3,FLOAT,SAMEDIFF", "GEMMA,DELTA,4,1,7,FLOAT,SAMEDIFF", "LLAMA,LINEAR,4,2,5,FLOAT,SAMEDIFF",
-            "LLAMA,DELTA,4,2,1,FLOAT,SAMEDIFF", "LLAMA,DELTA,2,2,12,FLOAT,SAMEDIFF", "GEMMA,DELTA,4,1,8,DOUBLE,SAMEDIFF",
-            "GEMMA,LINEAR,4,1,3,FLOAT,FAST", "GEMMA,DELTA,4,1,7,FLOAT,FAST", "LLAMA,LINEAR,4,2,5,FLOAT,FAST",
-            "LLAMA,DELTA,4,2,1,FLOAT,FAST", "LLAMA,DELTA,2,2,12,FLOAT,FAST", "GEMMA,DELTA,4,1,8,DOUBLE,FAST"})
+            "GEMMA,LINEAR,4,1,3,FLOAT,SAMEDIFF,false", "GEMMA,DELTA,4,1,7,FLOAT,SAMEDIFF,false", "LLAMA,LINEAR,4,2,5,FLOAT,SAMEDIFF,false",
+            "LLAMA,DELTA,4,2,1,FLOAT,SAMEDIFF,false", "LLAMA,DELTA,2,2,12,FLOAT,SAMEDIFF,false", "GEMMA,DELTA,4,1,8,DOUBLE,SAMEDIFF,false",
+            "GEMMA,LINEAR,4,1,3,FLOAT,FAST,false", "GEMMA,DELTA,4,1,7,FLOAT,FAST,false", "LLAMA,LINEAR,4,2,5,FLOAT,FAST,false",
+            "LLAMA,DELTA,4,2,1,FLOAT,FAST,false", "LLAMA,DELTA,2,2,12,FLOAT,FAST,false", "GEMMA,DELTA,4,1,8,DOUBLE,FAST,false",
+            "GEMMA,DELTA,4,1,7,FLOAT,SAMEDIFF,true", "LLAMA,LINEAR,4,2,3,DOUBLE,SAMEDIFF,true",
+            "GEMMA,DELTA,4,1,7,FLOAT,FAST,true", "LLAMA,LINEAR,4,2,3,DOUBLE,FAST,true"})
     @DisplayName("logits decoded step by step equal one full forward pass across several segment boundaries")
     void stepLogitsEqualFullForward(ModelFamily family, MemoryUpdate rule, int heads, int kvHeads, int prompt,
-                                    DataType dtype, SegmentKernel kernel) {
-        InfiniConfig c = TestModels.tiny(family, heads, kvHeads, rule, SEGMENT);
+                                    DataType dtype, SegmentKernel kernel, boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, heads, kvHeads, rule, SEGMENT).toBuilder().tokenShift(shift).build();
         InfiniModel model = model(c, 21, dtype, kernel);
         int total = 4 * SEGMENT + 3;
         int[] ids = TestModels.randomIds(1, total, c.vocabSize(), 8).toIntVector();

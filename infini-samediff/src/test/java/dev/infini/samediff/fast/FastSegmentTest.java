@@ -36,9 +36,13 @@ class FastSegmentTest {
     }
 
     static InfiniConfig config(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied) {
+        return config(family, heads, kvHeads, rule, tied, false);
+    }
+
+    static InfiniConfig config(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied, boolean shift) {
         return InfiniConfig.builder(family).vocabSize(29).hiddenSize(24).intermediateSize(40).numLayers(2)
                 .numHeads(heads).numKvHeads(kvHeads).headDim(6).segmentSize(S).memoryUpdate(rule)
-                .tieWordEmbeddings(tied).build();
+                .tieWordEmbeddings(tied).tokenShift(shift).build();
     }
 
     static Inputs inputs(InfiniModel model, long seed) {
@@ -88,15 +92,17 @@ class FastSegmentTest {
         return model.runtime().outputsAndGradients(g.sameDiff(), ph, outputs, wrt);
     }
 
-    @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5}")
+    @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5} token_shift={6}")
     @CsvSource({
-        "GEMMA,4,1,LINEAR,true,FLOAT", "GEMMA,4,1,LINEAR,true,DOUBLE",
-        "LLAMA,4,2,DELTA,false,FLOAT", "LLAMA,4,2,DELTA,false,DOUBLE",
-        "GEMMA,4,2,DELTA,false,DOUBLE", "LLAMA,2,1,LINEAR,true,FLOAT", "LLAMA,4,1,DELTA,false,FLOAT", "GEMMA,2,2,LINEAR,false,DOUBLE"})
+        "GEMMA,4,1,LINEAR,true,FLOAT,false", "GEMMA,4,1,LINEAR,true,DOUBLE,false",
+        "LLAMA,4,2,DELTA,false,FLOAT,false", "LLAMA,4,2,DELTA,false,DOUBLE,false",
+        "GEMMA,4,2,DELTA,false,DOUBLE,false", "LLAMA,2,1,LINEAR,true,FLOAT,false", "LLAMA,4,1,DELTA,false,FLOAT,false",
+        "GEMMA,2,2,LINEAR,false,DOUBLE,false",
+        "GEMMA,2,2,DELTA,true,DOUBLE,true", "LLAMA,4,2,LINEAR,false,FLOAT,true", "LLAMA,4,2,DELTA,false,DOUBLE,true"})
     @DisplayName("logits, NLL, memory out and the gradients of every parameter and of the incoming memory equal the SameDiff graph's")
     void engineEqualsSameDiffGraph(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied,
-                                   DataType dtype) {
-        compareWithGraph(family, heads, kvHeads, rule, tied, dtype);
+                                   DataType dtype, boolean shift) {
+        compareWithGraph(family, heads, kvHeads, rule, tied, dtype, shift);
     }
 
     @ParameterizedTest(name = "{0} H={1} Hkv={2} {3} tied={4} {5}")
@@ -109,7 +115,7 @@ class FastSegmentTest {
         Par.minWork = 1;
         FastAttention.chunkPositions = 2;           // S = 7: chunks of positions [0,2), [2,4), [4,7)
         try {
-            compareWithGraph(family, heads, kvHeads, rule, tied, dtype);
+            compareWithGraph(family, heads, kvHeads, rule, tied, dtype, false);
         } finally {
             Par.minWork = savedWork;
             FastAttention.chunkPositions = savedChunk;
@@ -117,8 +123,8 @@ class FastSegmentTest {
     }
 
     private static void compareWithGraph(ModelFamily family, int heads, int kvHeads, MemoryUpdate rule, boolean tied,
-                                         DataType dtype) {
-        InfiniModel model = TestModels.randomModel(config(family, heads, kvHeads, rule, tied), 31, dtype);
+                                         DataType dtype, boolean shift) {
+        InfiniModel model = TestModels.randomModel(config(family, heads, kvHeads, rule, tied, shift), 31, dtype);
         Inputs in = inputs(model, 5);
         Map<String, INDArray> ref = graph(model, in);
         FastSegment engine = FastSegment.of(model, B, S);
@@ -159,25 +165,29 @@ class FastSegmentTest {
             worstGrad = Math.max(worstGrad, Math.max(em, ez));
         }
         assertEquals(model.weights().size(), res.gradients().size());
-        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s threads=%d chunks=%d: values %.2e, gradients %.2e (worst parameter %s)%n",
-                family, heads, kvHeads, rule, tied, dtype, Par.minWork == 1 ? Par.THREADS : 1,
+        System.out.printf("engine vs SameDiff %s H=%d Hkv=%d %s tied=%b %s shift=%b threads=%d chunks=%d: values %.2e, gradients %.2e (worst parameter %s)%n",
+                family, heads, kvHeads, rule, tied, dtype, shift, Par.minWork == 1 ? Par.THREADS : 1,
                 FastAttention.causalChunks(S), worstValue, worstGrad, worstName);
     }
 
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"GEMMA,LINEAR", "LLAMA,DELTA"})
+    @ParameterizedTest(name = "{0} {1} token_shift={2}")
+    @CsvSource({"GEMMA,LINEAR,false", "LLAMA,DELTA,false", "GEMMA,DELTA,true"})
     @DisplayName("the engine's gradients of parameters and incoming memory match central finite differences in double")
-    void gradientsMatchFiniteDifferences(ModelFamily family, MemoryUpdate rule) {
-        InfiniModel model = TestModels.randomModel(config(family, 4, 2, rule, family == ModelFamily.GEMMA), 41, DataType.DOUBLE);
+    void gradientsMatchFiniteDifferences(ModelFamily family, MemoryUpdate rule, boolean shift) {
+        InfiniModel model = TestModels.randomModel(config(family, 4, 2, rule, family == ModelFamily.GEMMA, shift), 41,
+                DataType.DOUBLE);
         Inputs in = inputs(model, 9);
         FastSegment engine = FastSegment.of(model, B, S);
         FastSegment.Result res = engine.forwardBackward(in.ids(), in.mask(), in.labels(), in.lossMask(),
                 in.memory(), in.dmNext(), in.dzNext());
         Map<String, INDArray> analytic = new java.util.HashMap<>();
         res.gradients().forEach((k, v) -> analytic.put(k, v.dup()));
-        List<String> names = List.of("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+        List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
                 "model.layers.1.self_attn.k_proj.weight", "model.layers.0.self_attn.gate",
-                "model.layers.1.input_layernorm.weight", "model.layers.0.mlp.down_proj.weight", "model.norm.weight");
+                "model.layers.1.input_layernorm.weight", "model.layers.0.mlp.down_proj.weight", "model.norm.weight"));
+        if (shift) {
+            names.add(dev.infini.samediff.TensorNames.PREV_EMBED);
+        }
         Random rnd = new Random(3);
         double worst = 0;
         for (String name : names) {

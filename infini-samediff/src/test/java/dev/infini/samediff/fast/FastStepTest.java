@@ -30,14 +30,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FastStepTest {
     private static final int SEGMENT = 5;
 
-    @ParameterizedTest(name = "{0} {1} H={2} Hkv={3} tied={4} {5}")
+    @ParameterizedTest(name = "{0} {1} H={2} Hkv={3} tied={4} {5} token_shift={6}")
     @CsvSource({
-            "GEMMA,LINEAR,4,1,true,FLOAT", "GEMMA,LINEAR,4,1,false,FLOAT", "LLAMA,DELTA,4,2,false,FLOAT",
-            "LLAMA,DELTA,4,2,true,FLOAT", "GEMMA,LINEAR,4,1,true,DOUBLE", "LLAMA,DELTA,4,2,false,DOUBLE"})
+            "GEMMA,LINEAR,4,1,true,FLOAT,false", "GEMMA,LINEAR,4,1,false,FLOAT,false", "LLAMA,DELTA,4,2,false,FLOAT,false",
+            "LLAMA,DELTA,4,2,true,FLOAT,false", "GEMMA,LINEAR,4,1,true,DOUBLE,false", "LLAMA,DELTA,4,2,false,DOUBLE,false",
+            "GEMMA,DELTA,4,1,true,DOUBLE,true", "LLAMA,LINEAR,4,2,false,FLOAT,true"})
     @DisplayName("step logits equal the step graph's and a full forward pass's across segment boundaries; so does the memory written")
     void stepLogitsEqualGraphs(ModelFamily family, MemoryUpdate rule, int heads, int kvHeads, boolean tied,
-                               DataType dtype) {
-        InfiniConfig c = TestModels.tiny(family, heads, kvHeads, rule, SEGMENT).toBuilder().tieWordEmbeddings(tied).build();
+                               DataType dtype, boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, heads, kvHeads, rule, SEGMENT).toBuilder().tieWordEmbeddings(tied)
+                .tokenShift(shift).build();
         InfiniModel model = TestModels.randomModel(c, 31, dtype).kernel(SegmentKernel.SAMEDIFF);
         int total = 3 * SEGMENT + 2;
         int[] ids = TestModels.randomIds(1, total, c.vocabSize(), 12).toIntVector();
@@ -65,8 +67,8 @@ class FastStepTest {
                 }
             }
         }
-        System.out.printf("FastStep %s %s H=%d Hkv=%d tied=%s %s: max relative error %.3e%n",
-                family, rule, heads, kvHeads, tied, dtype, worst);
+        System.out.printf("FastStep %s %s H=%d Hkv=%d tied=%s %s shift=%s: max relative error %.3e%n",
+                family, rule, heads, kvHeads, tied, dtype, shift, worst);
     }
 
     @Test

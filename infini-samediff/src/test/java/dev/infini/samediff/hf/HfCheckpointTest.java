@@ -244,6 +244,37 @@ class HfCheckpointTest {
     }
 
     @Test
+    @DisplayName("a token_shift model round-trips with its previous-token table; without the table, or the key, loading names the mismatch")
+    void tokenShiftRoundTrip() throws IOException {
+        InfiniConfig c = TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.DELTA, 6).toBuilder().tokenShift(true).build();
+        InfiniModel m = TestModels.randomModel(c, 5, DataType.FLOAT);
+        Path dir = tmp.resolve("shift");
+        HfCheckpoint.save(m, dir);
+        assertTrue(Files.readString(dir.resolve("config.json")).contains("\"token_shift\" : true"));
+        InfiniModel back = HfCheckpoint.load(dir);
+        assertTrue(back.config().tokenShift());
+        assertArrayEquals(floats(m.weights().get(TensorNames.PREV_EMBED)), floats(back.weights().get(TensorNames.PREV_EMBED)));
+        INDArray ids = TestModels.randomIds(1, 14, c.vocabSize(), 2);
+        INDArray l1 = new SegmentRunner(m).run(ids).logits(), l2 = new SegmentRunner(back).run(ids).logits();
+        assertEquals(0.0, TestModels.relError(l1, l2), 0.0);
+        // the table matters: zeroing it changes the logits
+        back.weights().get(TensorNames.PREV_EMBED).assign(0);
+        assertTrue(TestModels.relError(new SegmentRunner(back).run(ids).logits(), l1) > 1e-3);
+        // a plain config with the table: an unknown tensor; token_shift without the table: a missing one
+        Path plain = tmp.resolve("shift-plain-config");
+        HfCheckpoint.save(m, plain);
+        c.toBuilder().tokenShift(false).build().write(plain.resolve("config.json"));
+        assertContains(loadError(plain), "unknown tensor " + TensorNames.PREV_EMBED);
+        Path noTable = tmp.resolve("shift-no-table");
+        Files.createDirectories(noTable);
+        c.write(noTable.resolve("config.json"));
+        Map<String, INDArray> ws = new LinkedHashMap<>(m.weights());
+        ws.remove(TensorNames.PREV_EMBED);
+        SafeTensors.write(noTable.resolve("model.safetensors"), ws, SafeTensors.Dtype.F32, null);
+        assertContains(loadError(noTable), "missing tensor " + TensorNames.PREV_EMBED);
+    }
+
+    @Test
     @DisplayName("a directory without weights or config says what is missing")
     void emptyDirectory() throws IOException {
         Path dir = tmp.resolve("empty");

@@ -80,6 +80,11 @@ public final class InfiniGraph {
 
     /** The graph configuration (JSON-serialisable, so ParallelWrapper and Spark can ship it). */
     public static ComputationGraphConfiguration configuration(InfiniConfig c, Options o) {
+        if (c.tokenShift()) {
+            throw new dev.infini.samediff.InfiniConfigException("token_shift", "token_shift models (beyond the paper) run "
+                    + "on the SameDiff and fast engines; the Deeplearning4j layer form (ParallelWrapper, Spark) does not "
+                    + "have the previous-token embedding: train them with ./infini train");
+        }
         ComputationGraphConfiguration.GraphBuilder gb = new NeuralNetConfiguration.Builder()
                 .seed(o.seed)
                 .dataType(o.dtype)
