@@ -53,7 +53,7 @@ public final class DecoderBlocks {
         SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
         SDVariable x = embed(sd, c, tag, flatIds, oneHotEmbedding, dtype);
         if (c.tokenShift() && s > 1) {
-            x = x.add(tag + "embed_shifted", previousTokens(sd, c, tag, flatIds, b, s, oneHotEmbedding, dtype));
+            x = x.add(tag + "embed_shifted", previousTokens(sd, c, tag, flatIds, b, s, s, oneHotEmbedding, dtype));
         }
         for (int i = 0; i < c.numLayers(); i++) {
             x = decoderLayer(sd, c, tag + "layers." + i, i, b, s, ctx, x, m[i], z[i], mNext[i], zNext[i])[0];
@@ -80,13 +80,17 @@ public final class DecoderBlocks {
 
     /**
      * The token shift of a segment graph (beyond the paper; spec, "Beyond the paper: token shift"):
-     * {@code [N, D]} whose row {@code r = b*S + t} is {@code P[ids[r-1]]} for {@code t > 0} and zero for
-     * {@code t = 0}, times sqrt(D) for Gemma ({@link TensorNames#PREV_EMBED}; {@code FastEmbedding} computes the same).
-     * The rows of {@code P[ids]} move down by one and the first row of every segment is masked out.
+     * {@code [N, D]} whose row {@code r = b*T + t} is {@code P[ids[r-1]]} unless {@code t} starts a segment
+     * ({@code t % segment == 0}), where it is zero; times sqrt(D) for Gemma ({@link TensorNames#PREV_EMBED};
+     * {@code FastEmbedding} computes the same). The rows of {@code P[ids]} move down by one and the first row of
+     * every segment is masked out. {@code t} is {@code S} in a segment graph, the whole sequence in the DL4J layer.
      */
-    static SDVariable previousTokens(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, int b, int s,
-                                     boolean oneHot, DataType dtype) {
-        int n = b * s, dm = c.hiddenSize();
+    public static SDVariable previousTokens(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, int b, int t,
+                                            int segment, boolean oneHot, DataType dtype) {
+        int n = b * t, dm = c.hiddenSize();
+        if (n == 1) {
+            return sd.constant(tag + "prev_embed_masked", org.nd4j.linalg.factory.Nd4j.zeros(dtype, 1, dm));
+        }
         SDVariable pe = oneHot                                                              // P[ids]  [N, D]
                 ? sd.mmul(tag + "prev_embed", sd.oneHot(tag + "prev_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.PREV_EMBED))
@@ -95,8 +99,10 @@ public final class DecoderBlocks {
                 org.nd4j.linalg.factory.Nd4j.zeros(dtype, 1, dm)), sd.slice(tag + "prev_embed_head", pe, new int[] {0, 0},
                 new int[] {n - 1, dm}));                                                   // row r = P[ids[r-1]]
         INDArray keep = org.nd4j.linalg.factory.Nd4j.ones(dtype, n, 1);
-        for (int r = 0; r < n; r += s) {
-            keep.putScalar(r, 0, 0.0);                                                     // no token before t = 0
+        for (int r = 0; r < n; r++) {
+            if ((r % t) % segment == 0) {
+                keep.putScalar(r, 0, 0.0);                                                 // no token before it
+            }
         }
         double scale = c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
         return down.mul(tag + "prev_embed_masked", sd.constant(tag + "prev_embed_keep", keep.muli(scale)));

@@ -198,8 +198,6 @@ public final class TrainOptions {
         check(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1, got " + keepCheckpoints);
         check(!tokenShift || init == null, "--token-shift shapes a fresh model; with --init the checkpoint's config.json "
                 + "decides (key token_shift)");
-        check(!tokenShift || engine != Engine.GRAPH, "--token-shift needs --engine samediff (the DL4J layer form has no "
-                + "previous-token embedding)");
         if (engine == Engine.GRAPH) {
             GraphEngine.checkSupported(this);
         }

@@ -48,6 +48,28 @@ public final class FastEmbedding {
     }
 
     /**
+     * Forward on new arrays, with the token shift of a {@code token_shift} model (the DL4J layer form).
+     *
+     * @param p       the previous-token embedding {@code [V, D]}
+     * @param ids     {@code [B*T]} token ids, rows of {@code time} tokens
+     * @param segment the segment length: the shift restarts at every {@code t % segment == 0} of a row
+     */
+    public INDArray forward(INDArray e, INDArray p, int[] ids, int time, int segment) {
+        check(ids);
+        Buf x = Buf.zeros(dtype, ids.length, dm);
+        forward(ids, Buf.of(e, dtype), Buf.of(p, dtype), time, segment, x);
+        return x.arr;
+    }
+
+    /** Backward of {@link #forward(INDArray, INDArray, int[], int, int)}: {@code {dE, dP}}, new arrays. */
+    public INDArray[] backward(int[] ids, INDArray dx, int time, int segment) {
+        check(ids);
+        Buf de = Buf.zeros(dtype, vocab, dm), dp = Buf.zeros(dtype, vocab, dm);
+        backward(ids, Buf.of(dx, dtype), de, dp, time, segment);
+        return new INDArray[] {de.arr, dp.arr};
+    }
+
+    /**
      * Backward on new arrays.
      *
      * @param ids {@code [N]} token ids of the forward call
@@ -64,20 +86,21 @@ public final class FastEmbedding {
 
     /** {@code x [N, D] = E[ids] * scale} (no token shift). */
     void forward(int[] ids, Buf e, Buf x) {
-        forward(ids, e, null, 0, x);
+        forward(ids, e, null, 1, 1, x);
     }
 
     /**
      * {@code x [N, D] = E[ids] * scale}, plus {@code P[ids[r-1]] * scale} at every row {@code r} that is not the
-     * first of its segment ({@code r % seqLen != 0}) when {@code p} is the token-shift table (null: none).
+     * first of its segment when {@code p} is the token-shift table (null: none); rows come in sequences of
+     * {@code time} tokens cut into segments of {@code segment}.
      */
-    void forward(int[] ids, Buf e, Buf p, int seqLen, Buf x) {
+    void forward(int[] ids, Buf e, Buf p, int time, int segment, Buf x) {
         for (int r = 0; r < ids.length; r++) {
             int src = ids[r] * dm, dst = r * dm;
             for (int j = 0; j < dm; j++) {
                 x.set(dst + j, e.get(src + j) * scale);
             }
-            if (p != null && r % seqLen != 0) {
+            if (p != null && !segmentStart(r, time, segment)) {
                 int prev = ids[r - 1] * dm;
                 for (int j = 0; j < dm; j++) {
                     x.add(dst + j, p.get(prev + j) * scale);
@@ -88,14 +111,14 @@ public final class FastEmbedding {
 
     /** {@code dE[ids[n]] += dx[n] * scale}, accumulated into {@code de [V, D]}. */
     void backward(int[] ids, Buf dx, Buf de) {
-        backward(ids, dx, de, null, 0);
+        backward(ids, dx, de, null, 1, 1);
     }
 
     /**
      * {@code dE[ids[r]] += dx[r] * scale} into {@code de}, and with the token-shift gradient {@code dp} (null: none)
      * {@code dP[ids[r-1]] += dx[r] * scale} for the rows that are not the first of their segment.
      */
-    void backward(int[] ids, Buf dx, Buf de, Buf dp, int seqLen) {
+    void backward(int[] ids, Buf dx, Buf de, Buf dp, int time, int segment) {
         if (dp != null) {
             dp.zero();
         }
@@ -104,13 +127,18 @@ public final class FastEmbedding {
             for (int j = 0; j < dm; j++) {
                 de.add(dst + j, dx.get(src + j) * scale);
             }
-            if (dp != null && r % seqLen != 0) {
+            if (dp != null && !segmentStart(r, time, segment)) {
                 int prev = ids[r - 1] * dm;
                 for (int j = 0; j < dm; j++) {
                     dp.add(prev + j, dx.get(src + j) * scale);
                 }
             }
         }
+    }
+
+    /** Row {@code r} of sequences of {@code time} tokens is the first of a segment of {@code segment}. */
+    private static boolean segmentStart(int r, int time, int segment) {
+        return (r % time) % segment == 0;
     }
 
     /** Whether this embedding adds the previous token's ({@link InfiniConfig#tokenShift}). */

@@ -225,7 +225,7 @@ public final class FastSegment {
      * {@code P} row with token shift ({@link FastEmbedding}).
      */
     private void embed() {
-        embedding.forward(ids, w(TensorNames.EMBED), embedding.shift() ? w(TensorNames.PREV_EMBED) : null, d.s(), xs[0]);
+        embedding.forward(ids, w(TensorNames.EMBED), embedding.shift() ? w(TensorNames.PREV_EMBED) : null, d.s(), d.s(), xs[0]);
     }
 
     /**
@@ -251,7 +251,7 @@ public final class FastSegment {
         if (!config.tieWordEmbeddings()) {
             de.zero();
         }
-        embedding.backward(ids, scratch.dx, de, embedding.shift() ? grads.get(TensorNames.PREV_EMBED) : null, d.s());
+        embedding.backward(ids, scratch.dx, de, embedding.shift() ? grads.get(TensorNames.PREV_EMBED) : null, d.s(), d.s());
     }
 
     private String headName() {

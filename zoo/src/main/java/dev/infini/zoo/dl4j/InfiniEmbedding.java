@@ -28,7 +28,9 @@ import java.util.Map;
  * Token embedding of a decoder as a DL4J layer: token ids {@code [B, T]} (any numeric type) to hidden
  * states {@code [B, T, D]}, through {@link DecoderBlocks#embed} (Gemma's sqrt(D) scaling included).
  * Parameter {@code E} = {@code model.embed_tokens.weight}. With a tied head, the head layer's copy of
- * {@code E} and this one receive the same summed gradient (see {@link TiedHead}).
+ * {@code E} and this one receive the same summed gradient (see {@link TiedHead}). A {@code token_shift} model (beyond
+ * the paper; spec, "Beyond the paper: token shift") also has {@code P} = {@code model.embed_prev_tokens.weight}: each
+ * position adds {@code P} of the token before it in its segment ({@code segmentSize}, as the decoder blocks cut it).
  *
  * <p>The {@code kernel}: {@link SegmentKernel#FAST}, the fast kernel's {@link FastEmbedding} (the same code as
  * {@code FastSegment}); {@link SegmentKernel#SAMEDIFF}, the layer graph; unset (null),
@@ -36,6 +38,8 @@ import java.util.Map;
  */
 public class InfiniEmbedding extends InfiniLayerConf {
     public static final String E = "E";
+    public static final String P = "P";
+    private int segmentSize;
 
 
     public InfiniEmbedding() {
@@ -48,7 +52,26 @@ public class InfiniEmbedding extends InfiniLayerConf {
 
     @Override
     public LinkedHashMap<String, TensorNames.Spec> params() {
-        return select(Map.of(E, TensorNames.EMBED));
+        Map<String, String> keys = new LinkedHashMap<>();
+        keys.put(E, TensorNames.EMBED);
+        if (infiniConfig().tokenShift()) {
+            keys.put(P, TensorNames.PREV_EMBED);
+        }
+        return select(keys);
+    }
+
+    /** Segment length of the token shift; 0 or less means the model config's {@code segment_size}. */
+    public int getSegmentSize() { return segmentSize; }
+    public void setSegmentSize(int segmentSize) { this.segmentSize = segmentSize; }
+
+    @Override
+    public boolean equals(Object o) {
+        return super.equals(o) && o instanceof InfiniEmbedding e && e.segmentSize == segmentSize;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * super.hashCode() + segmentSize;
     }
 
 
@@ -66,11 +89,23 @@ public class InfiniEmbedding extends InfiniLayerConf {
             return lc().kernelFor(dataType) == SegmentKernel.FAST;
         }
 
-        private SameDiff graphFor(long n, boolean training) {
+        private boolean shift() {
+            return model().tokenShift();
+        }
+
+        private int segment() {
+            return lc().getSegmentSize() > 0 ? lc().getSegmentSize() : model().segmentSize();
+        }
+
+        private SameDiff graphFor(int b, int t, boolean training) {
             InfiniConfig c = model();
-            return graph((training ? "train" : "infer") + n, sd -> {
+            long n = (long) b * t;
+            return graph((training ? "train" : "infer") + b + "x" + t, sd -> {
                 SDVariable ids = sd.placeHolder("ids", DataType.INT32, n);
                 SDVariable x = DecoderBlocks.embed(sd, c, "", ids, training, dataType);
+                if (c.tokenShift()) {
+                    x = x.add("embed_shifted", DecoderBlocks.previousTokens(sd, c, "", ids, b, t, segment(), training, dataType));
+                }
                 sd.identity("out", x);
                 if (training) {
                     SDVariable g = sd.placeHolder("out.grad", dataType, n, c.hiddenSize());
@@ -99,10 +134,13 @@ public class InfiniEmbedding extends InfiniLayerConf {
             INDArray x;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray ids = flatIds();
-                if (fast()) {           // x [B*T, D], a new array
+                if (fast() && shift()) {
+                    x = new FastEmbedding(model(), dataType).forward(getParam(E), getParam(P), ids.toIntVector(),
+                            (int) input.size(1), segment());
+                } else if (fast()) {    // x [B*T, D], a new array
                     x = new FastEmbedding(model(), dataType).forward(getParam(E), ids.toIntVector());
                 } else {
-                    x = graphFor(ids.length(), training).output(Map.of("ids", ids), "out").get("out");
+                    x = graphFor((int) input.size(0), (int) input.size(1), training).output(Map.of("ids", ids), "out").get("out");
                 }
                 x = x.reshape(input.size(0), input.size(1), model().hiddenSize());
             }
@@ -117,11 +155,16 @@ public class InfiniEmbedding extends InfiniLayerConf {
                 INDArray ids = flatIds();
                 INDArray eps = epsilon.castTo(dataType).reshape(ids.length(), model().hiddenSize());
                 Map<String, INDArray> grads;
-                if (fast()) {           // dE [V, D]
+                if (fast() && shift()) { // dE, dP [V, D]
+                    INDArray[] d = new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps,
+                            (int) input.size(1), segment());
+                    grads = Map.of(TensorNames.EMBED, d[0], TensorNames.PREV_EMBED, d[1]);
+                } else if (fast()) {     // dE [V, D]
                     grads = Map.of(TensorNames.EMBED, new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps));
                 } else {
-                    grads = gradients(graphFor(ids.length(), true), Map.of("ids", ids, "out.grad", eps), List.of(),
-                            List.of(TensorNames.EMBED));
+                    grads = gradients(graphFor((int) input.size(0), (int) input.size(1), true),
+                            Map.of("ids", ids, "out.grad", eps), List.of(),
+                            shift() ? List.of(TensorNames.EMBED, TensorNames.PREV_EMBED) : List.of(TensorNames.EMBED));
                 }
                 g = gradient(grads, 1.0);
                 TiedHead.collect(gradientView(E));

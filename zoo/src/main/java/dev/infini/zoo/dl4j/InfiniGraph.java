@@ -80,11 +80,6 @@ public final class InfiniGraph {
 
     /** The graph configuration (JSON-serialisable, so ParallelWrapper and Spark can ship it). */
     public static ComputationGraphConfiguration configuration(InfiniConfig c, Options o) {
-        if (c.tokenShift()) {
-            throw new dev.infini.samediff.InfiniConfigException("token_shift", "token_shift models (beyond the paper) run "
-                    + "on the SameDiff and fast engines; the Deeplearning4j layer form (ParallelWrapper, Spark) does not "
-                    + "have the previous-token embedding: train them with ./infini train");
-        }
         ComputationGraphConfiguration.GraphBuilder gb = new NeuralNetConfiguration.Builder()
                 .seed(o.seed)
                 .dataType(o.dtype)
@@ -96,6 +91,7 @@ public final class InfiniGraph {
                 .addInputs(INPUT);
         InfiniEmbedding embedding = new InfiniEmbedding(EMBED, c, o.updater, o.gateUpdater, o.weightDecay, o.initStd, o.gateInit);
         embedding.setKernel(o.kernel);
+        embedding.setSegmentSize(o.segmentSize);             // the token shift restarts where the blocks cut segments
         gb.addLayer(EMBED, embedding, INPUT);
         String prev = EMBED;
         for (int i = 0; i < c.numLayers(); i++) {

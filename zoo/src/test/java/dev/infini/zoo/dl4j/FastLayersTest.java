@@ -48,11 +48,12 @@ class FastLayersTest {
         return new Run(logits, score, perExample, grads);
     }
 
-    @ParameterizedTest(name = "{0} ({1}), {2}")
-    @CsvSource({"GEMMA,LINEAR,FLOAT", "LLAMA,DELTA,FLOAT", "GEMMA,DELTA,DOUBLE", "LLAMA,LINEAR,DOUBLE"})
+    @ParameterizedTest(name = "{0} ({1}), {2}, token_shift={3}")
+    @CsvSource({"GEMMA,LINEAR,FLOAT,false", "LLAMA,DELTA,FLOAT,false", "GEMMA,DELTA,DOUBLE,false", "LLAMA,LINEAR,DOUBLE,false",
+        "GEMMA,DELTA,DOUBLE,true", "LLAMA,LINEAR,FLOAT,true"})
     @DisplayName("fast embedding and head equal their SameDiff graphs: logits, score, per-example scores, gradients")
-    void fastEqualsSameDiff(ModelFamily family, MemoryUpdate rule, DataType dtype) {
-        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
+    void fastEqualsSameDiff(ModelFamily family, MemoryUpdate rule, DataType dtype, boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S).toBuilder().tokenShift(shift).build();
         InfiniModel model = TestModels.randomModel(c, 21, dtype);
         INDArray ids = TestModels.randomIds(B, T, c.vocabSize(), 4).castTo(dtype);
         INDArray labels = TestModels.randomIds(B, T, c.vocabSize(), 8).castTo(dtype);
@@ -75,8 +76,8 @@ class FastLayersTest {
             assertTrue(e <= gradTol, name + ": " + e);
             worst = Math.max(worst, e);
         }
-        System.out.printf("fast vs SameDiff embedding/head %s/%s %s: logits %.2e, score %.2e, per-example %.2e, grads %.2e%n",
-                family, rule, dtype, logitsErr, scoreErr, exErr, worst);
+        System.out.printf("fast vs SameDiff embedding/head %s/%s %s shift=%s: logits %.2e, score %.2e, per-example %.2e, grads %.2e%n",
+                family, rule, dtype, shift, logitsErr, scoreErr, exErr, worst);
         assertTrue(logitsErr <= fwdTol, "logits " + logitsErr);
         assertTrue(scoreErr <= fwdTol, "score " + scoreErr);
         assertTrue(exErr <= fwdTol, "per-example scores " + exErr);

@@ -39,12 +39,13 @@ class GraphFormTest {
         return mask;
     }
 
-    @ParameterizedTest(name = "{0}/{1}, padded={2}, layer kernel {3}")
-    @CsvSource({"GEMMA,LINEAR,false,FAST", "LLAMA,DELTA,true,FAST", "GEMMA,DELTA,true,FAST",
-        "GEMMA,LINEAR,false,SAMEDIFF", "LLAMA,DELTA,true,SAMEDIFF", "GEMMA,DELTA,true,SAMEDIFF"})
+    @ParameterizedTest(name = "{0}/{1}, padded={2}, layer kernel {3}, token_shift={4}")
+    @CsvSource({"GEMMA,LINEAR,false,FAST,false", "LLAMA,DELTA,true,FAST,false", "GEMMA,DELTA,true,FAST,false",
+        "GEMMA,LINEAR,false,SAMEDIFF,false", "LLAMA,DELTA,true,SAMEDIFF,false", "GEMMA,DELTA,true,SAMEDIFF,false",
+        "LLAMA,DELTA,true,FAST,true", "GEMMA,LINEAR,false,SAMEDIFF,true"})
     @DisplayName("same checkpoint, same logits: ComputationGraph form (either layer kernel) vs SameDiff form (<= 1e-4 relative)")
-    void sameLogits(ModelFamily family, MemoryUpdate rule, boolean padded, SegmentKernel kernel) {
-        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
+    void sameLogits(ModelFamily family, MemoryUpdate rule, boolean padded, SegmentKernel kernel, boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S).toBuilder().tokenShift(shift).build();
         InfiniModel model = TestModels.randomModel(c, 7, DataType.FLOAT);
         INDArray ids = TestModels.randomIds(B, T, c.vocabSize(), 3);
         INDArray mask = padded ? paddedMask() : null;
@@ -58,8 +59,8 @@ class GraphFormTest {
             actual = actual.mul(mask.reshape(B, T, 1).broadcast(actual.shape()));
         }
         double err = TestModels.relError(actual, expected);
-        System.out.printf("graph (%s) vs SameDiff logits %s/%s padded=%s: relative error %.2e%n", kernel, family, rule,
-                padded, err);
+        System.out.printf("graph (%s) vs SameDiff logits %s/%s padded=%s shift=%s: relative error %.2e%n", kernel, family,
+                rule, padded, shift, err);
         assertEquals(List.of((long) B, (long) T, (long) c.vocabSize()), List.of(actual.size(0), actual.size(1), actual.size(2)));
         assertTrue(err <= 1e-4, "relative error " + err);
 
@@ -82,6 +83,9 @@ class GraphFormTest {
         assertEquals(4, l.getSegmentSize());
         assertEquals(false, l.isCheckpointing());
         assertEquals(SegmentKernel.SAMEDIFF, l.getKernel());
+        var emb = (InfiniEmbedding) ((org.deeplearning4j.nn.conf.graph.LayerVertex) back.getVertices().get(InfiniGraph.EMBED))
+                .getLayerConf().getLayer();
+        assertEquals(4, emb.getSegmentSize());           // the token shift restarts where the blocks cut segments
         var l0 = (InfiniDecoderBlock) ((org.deeplearning4j.nn.conf.graph.LayerVertex) ComputationGraphConfiguration.fromJson(
                 InfiniGraph.configuration(TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.DELTA, S),
                         new InfiniGraph.Options()).toJson()).getVertices().get(InfiniGraph.layerName(0))).getLayerConf().getLayer();
@@ -101,11 +105,12 @@ class GraphFormTest {
         return out;
     }
 
-    @ParameterizedTest(name = "{0}/{1}, layer kernel {2}")
-    @CsvSource({"GEMMA,DELTA,FAST", "LLAMA,LINEAR,FAST", "GEMMA,DELTA,SAMEDIFF", "LLAMA,LINEAR,SAMEDIFF"})
+    @ParameterizedTest(name = "{0}/{1}, layer kernel {2}, token_shift={3}")
+    @CsvSource({"GEMMA,DELTA,FAST,false", "LLAMA,LINEAR,FAST,false", "GEMMA,DELTA,SAMEDIFF,false", "LLAMA,LINEAR,SAMEDIFF,false",
+        "GEMMA,DELTA,FAST,true", "LLAMA,LINEAR,SAMEDIFF,true"})
     @DisplayName("checkpointed layer gradients (either kernel) equal non-checkpointed ones and the core's exact BPTT (double)")
-    void checkpointedGradients(ModelFamily family, MemoryUpdate rule, SegmentKernel kernel) {
-        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S);
+    void checkpointedGradients(ModelFamily family, MemoryUpdate rule, SegmentKernel kernel, boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, 4, 2, rule, S).toBuilder().tokenShift(shift).build();
         InfiniModel model = TestModels.randomModel(c, 11, DataType.DOUBLE);
         INDArray ids = TestModels.randomIds(B, T, c.vocabSize(), 5);
         INDArray labels = TestModels.randomIds(B, T, c.vocabSize(), 6);
@@ -130,8 +135,8 @@ class GraphFormTest {
             worstOnOff = Math.max(worstOnOff, e1);
             worstCore = Math.max(worstCore, e2);
         }
-        System.out.printf("checkpointed (%s) vs unrolled %s/%s: %.2e; vs core BPTT: %.2e%n", kernel, family, rule, worstOnOff,
-                worstCore);
+        System.out.printf("checkpointed (%s) vs unrolled %s/%s shift=%s: %.2e; vs core BPTT: %.2e%n", kernel, family, rule,
+                shift, worstOnOff, worstCore);
         assertTrue(worstOnOff < 1e-10, "checkpointed vs not: " + worstOnOff);
         assertTrue(worstCore < 1e-10, "graph vs core: " + worstCore);
     }
