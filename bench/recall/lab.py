@@ -12,13 +12,15 @@ Tasks (`--task`):
   text    windows of Moby-Dick (the project's corpus), every byte scored;
   skip    random triplets `a b a` (letters): at each `b` the next byte is the one before it, which only a
           previous-token head can see (a warm-up for the step binding needs).
-`--shift` adds to each position a learnt embedding of the previous byte (a "token shift", NOT part of this project's
-model): it shows what a free previous-token feature changes. Every `--every` steps it prints the accuracy of 8-pair
+`--shift` adds to each position a learnt embedding of the previous byte within its segment (a "token shift", beyond
+the paper; the model's opt-in `token_shift`, docs/spec.md, has it with `--shift-start none`: nothing added at a
+segment's first position; the default `token0` adds the learnt row of id 0 there, a segment-start marker). Every `--every` steps it prints the accuracy of 8-pair
 samples at each gap (64 samples each) and the gates' mean sigmoid per layer.
 
     /usr/bin/python3 bench/recall/lab.py --segment 64 --block 32 --gaps 0 --steps 3000             # local, no shift
     /usr/bin/python3 bench/recall/lab.py --segment 64 --block 32 --gaps 0 --steps 3000 --shift     # local, shift
     /usr/bin/python3 bench/recall/lab.py --segment 32 --gaps 0,1,2 --steps 3000 --shift            # through memory
+    /usr/bin/python3 bench/recall/lab.py --segment 32 --gaps 0,1,2 --steps 3000 --shift --shift-start none  # as token_shift
 """
 import argparse
 import gzip
@@ -118,6 +120,9 @@ def main():
     ap.add_argument('--rope-theta', type=float, default=10000.0)
     ap.add_argument('--linear', action='store_true', help='linear memory update (default: delta)')
     ap.add_argument('--shift', action='store_true', help='add a learnt embedding of the previous byte (not this project\'s model)')
+    ap.add_argument('--shift-start', default='token0', choices=['token0', 'none'],
+                    help="what the shift adds at a segment's first position: the row of id 0, learnt (a segment-start "
+                         "marker; default), or nothing (as this project's token_shift)")
     ap.add_argument('--gate-lr-multiplier', type=float, default=10.0)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--every', type=int, default=250)
@@ -137,6 +142,10 @@ def main():
     for p in model.parameters():                                        # as InfiniModel.random: N(0, 0.02)
         if p.dim() == 2:
             torch.nn.init.normal_(p, 0, 0.02)
+    if a.shift and a.shift_start == 'none':         # row 0 held at zero: nothing added at a segment's first position
+        model.shift.padding_idx = 0
+        with torch.no_grad():
+            model.shift.weight[0].zero_()
     if a.load:
         model.load_state_dict(torch.load(a.load))
     gates = [p for n, p in model.named_parameters() if n.endswith('attn.gate')]
