@@ -69,6 +69,21 @@ public final class InfiniModel {
     }
 
     /**
+     * This model with the opt-in token shift (spec, "Beyond the paper: token shift") added: the same weights and a
+     * previous-token table {@link TensorNames#PREV_EMBED} of zeros, so its outputs are exactly this model's until
+     * training moves the table (to fine-tune a plain checkpoint with it). A model that has it already is returned as is.
+     */
+    public InfiniModel withTokenShift() {
+        if (config.tokenShift()) {
+            return this;
+        }
+        InfiniConfig c = config.toBuilder().tokenShift(true).build();
+        Map<String, INDArray> ws = new LinkedHashMap<>(weights);
+        ws.put(TensorNames.PREV_EMBED, Nd4j.zeros(dtype, c.vocabSize(), c.hiddenSize()));
+        return of(c, ws, dtype).kernel(kernel);
+    }
+
+    /**
      * Randomly initialised weights: projections and embeddings normal with std {@code initStd}
      * (Hugging Face's {@code initializer_range}), norms at identity, gates at {@code gateInit}.
      */

@@ -144,14 +144,6 @@ class CliErrorsTest {
     }
 
     @Test
-    @DisplayName("--token-shift with --init is a one-line error: the checkpoint's config decides")
-    void tokenShiftWithInit() {
-        int code = InfiniCli.execute("train", "--token-shift", "--init", model(), "--out", tmp.resolve("run").toString());
-        assertOneLineError(code, 1, "--token-shift", "--init", "token_shift");
-        assertFalse(Files.exists(tmp.resolve("run")), "nothing written");
-    }
-
-    @Test
     @DisplayName("an unknown corpus is a one-line error listing the bundled corpora")
     void unknownCorpus() {
         int code = InfiniCli.execute("eval", "--model", model(), "--corpus", "no-such-corpus", "--seq-len", "16");

@@ -55,7 +55,8 @@ public final class TrainOptions {
             description = "Memory update rule (default: the preset's, linear).")
     public MemoryUpdate memoryUpdate;
     @Option(names = "--token-shift", description = "Beyond the paper: each position also adds a learnt embedding of the "
-            + "token before it in its segment (config key token_shift; off by default, as in every Gemma/Llama checkpoint).")
+            + "token before it in its segment (config key token_shift; off by default, as in every Gemma/Llama checkpoint). "
+            + "With --init, a checkpoint without it gets the table at zero: unchanged outputs until it trains.")
     public boolean tokenShift;
     @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     public double lr = 2e-3;
@@ -196,8 +197,6 @@ public final class TrainOptions {
         check(valFraction > 0 && valFraction < 1, "--val-fraction must be in (0, 1), got " + valFraction);
         check(maxBadSteps >= 1, "--max-bad-steps must be at least 1, got " + maxBadSteps);
         check(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1, got " + keepCheckpoints);
-        check(!tokenShift || init == null, "--token-shift shapes a fresh model; with --init the checkpoint's config.json "
-                + "decides (key token_shift)");
         if (engine == Engine.GRAPH) {
             GraphEngine.checkSupported(this);
         }

@@ -42,6 +42,11 @@ public record TrainingSetup(TrainOptions options, Path runDir, Path checkpoint, 
             state = new TrainingCheckpoint.State();
             model = o.init != null ? HfCheckpoint.load(Paths.get(o.init), new HfCheckpoint.Options().gateInit(o.gateInit)
                     .segmentSize(o.segment).memoryUpdate(o.memoryUpdate)) : freshModel(o);
+            if (o.init != null && o.tokenShift && !model.config().tokenShift()) {
+                model = model.withTokenShift();
+                log.info("{}: token shift added, its previous-token table at zero (the model's outputs are unchanged "
+                        + "until it trains)", o.init);
+            }
         }
         state.options = o;
         if (o.kernel != null) {

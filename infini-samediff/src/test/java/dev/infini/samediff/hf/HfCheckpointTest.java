@@ -275,6 +275,22 @@ class HfCheckpointTest {
     }
 
     @Test
+    @DisplayName("withTokenShift adds a zero previous-token table: a plain checkpoint's logits are unchanged, and the table trains")
+    void addedTokenShiftStartsNeutral() {
+        InfiniModel plain = model(ModelFamily.GEMMA);
+        InfiniModel shifted = plain.withTokenShift();
+        assertTrue(shifted.config().tokenShift());
+        assertEquals(0.0, shifted.weights().get(TensorNames.PREV_EMBED).norm2Number().doubleValue(), 0.0);
+        INDArray ids = TestModels.randomIds(2, 14, plain.config().vocabSize(), 4);
+        assertEquals(0.0, TestModels.relError(new SegmentRunner(shifted).run(ids).logits(), new SegmentRunner(plain).run(ids).logits()), 0.0);
+        assertTrue(shifted.withTokenShift() == shifted, "a model with the shift is returned as is");
+        INDArray labels = TestModels.randomIds(2, 14, plain.config().vocabSize(), 5);
+        var g = new dev.infini.samediff.train.SegmentGradients(shifted, 6).compute(new dev.infini.samediff.train.TrainBatch(ids,
+                labels, Nd4j.ones(DataType.FLOAT, 2, 14), null), dev.infini.samediff.train.MemoryGradient.FULL);
+        assertTrue(g.gradients().get(TensorNames.PREV_EMBED).norm2Number().doubleValue() > 0, "the table gets a gradient");
+    }
+
+    @Test
     @DisplayName("a directory without weights or config says what is missing")
     void emptyDirectory() throws IOException {
         Path dir = tmp.resolve("empty");
