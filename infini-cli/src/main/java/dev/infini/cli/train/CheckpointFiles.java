@@ -148,7 +148,10 @@ final class CheckpointFiles {
                 Object v = f.get(o);
                 if (v != null && !Objects.equals(v, f.get(defaults))) {
                     String s = v instanceof Enum<?> e ? e.name().toLowerCase(java.util.Locale.ROOT) : v.toString();
-                    b.append(' ').append(opt.longestName()).append(' ').append(quoted(s));
+                    b.append(' ').append(opt.longestName());
+                    if (opt.arity().max() > 0) {            // a flag (--token-shift) takes no value
+                        b.append(' ').append(quoted(s));
+                    }
                 }
             } catch (IllegalAccessException e) {
                 throw new IllegalStateException(e);

@@ -146,6 +146,21 @@ class RunDirectoryTest {
     }
 
     @Test
+    @DisplayName("the model card's train command parses back to the same options, flags (--token-shift) without a value")
+    void cardCommandRoundTrips() throws Exception {
+        TrainOptions o = TrainerTest.small(tmp.resolve("cmd"), 3);
+        o.tokenShift = true;
+        o.memoryUpdate = dev.infini.samediff.MemoryUpdate.DELTA;
+        String cmd = CheckpointFiles.command(o);
+        assertTrue(cmd.contains(" --token-shift") && !cmd.contains("--token-shift true"), cmd);
+        TrainOptions back = new TrainOptions();
+        String[] args = cmd.substring("./infini train ".length()).split(" ");
+        new picocli.CommandLine(picocli.CommandLine.Model.CommandSpec.forAnnotatedObject(back)).parseArgs(args);
+        assertEquals(cmd, CheckpointFiles.command(back));
+        assertTrue(back.tokenShift);
+    }
+
+    @Test
     @DisplayName("a second run on a locked --out fails at once naming pid, host and start; a dead run's lock is taken over")
     void runDirectoryLock() throws Exception {
         Path out = Files.createDirectories(tmp.resolve("locked"));
