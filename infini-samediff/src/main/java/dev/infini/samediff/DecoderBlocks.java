@@ -52,7 +52,7 @@ public final class DecoderBlocks {
         InfiniAttention.SegmentContext ctx = GraphTables.segmentContext(sd, c, tag, b, s, dtype, mask);
         SDVariable flatIds = sd.reshape(tag + "input_ids_flat", ids, n);
         SDVariable x = embed(sd, c, tag, flatIds, oneHotEmbedding, dtype);
-        if (c.tokenShift() && s > 1) {
+        if (c.tokenShift()) {
             x = x.add(tag + "embed_shifted", previousTokens(sd, c, tag, flatIds, b, s, s, oneHotEmbedding, dtype));
         }
         for (int i = 0; i < c.numLayers(); i++) {
@@ -88,13 +88,13 @@ public final class DecoderBlocks {
     public static SDVariable previousTokens(SameDiff sd, InfiniConfig c, String tag, SDVariable flatIds, int b, int t,
                                             int segment, boolean oneHot, DataType dtype) {
         int n = b * t, dm = c.hiddenSize();
-        if (n == 1) {
-            return sd.constant(tag + "prev_embed_masked", org.nd4j.linalg.factory.Nd4j.zeros(dtype, 1, dm));
-        }
         SDVariable pe = oneHot                                                              // P[ids]  [N, D]
                 ? sd.mmul(tag + "prev_embed", sd.oneHot(tag + "prev_one_hot", flatIds, c.vocabSize(), -1, 1.0, 0.0, dtype),
                         sd.getVariable(TensorNames.PREV_EMBED))
                 : sd.gather(tag + "prev_embed", sd.getVariable(TensorNames.PREV_EMBED), flatIds, 0);
+        if (n == 1) {                      // one position, the first of its segment: nothing added (P stays in the graph)
+            return pe.mul(tag + "prev_embed_masked", 0.0);
+        }
         SDVariable down = sd.concat(tag + "prev_embed_down", 0, sd.constant(tag + "prev_embed_zero",
                 org.nd4j.linalg.factory.Nd4j.zeros(dtype, 1, dm)), sd.slice(tag + "prev_embed_head", pe, new int[] {0, 0},
                 new int[] {n - 1, dm}));                                                   // row r = P[ids[r-1]]

@@ -7,6 +7,7 @@ import dev.infini.samediff.InfiniModel;
 import dev.infini.samediff.MemoryUpdate;
 import dev.infini.samediff.ModelFamily;
 import dev.infini.samediff.SegmentKernel;
+import dev.infini.samediff.TensorNames;
 import dev.infini.samediff.TestModels;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -91,13 +92,16 @@ class SegmentGradientsTest {
         return worst;
     }
 
-    @ParameterizedTest(name = "{0} {1} {2} {4}")
-    @CsvSource({"GEMMA,LINEAR,DOUBLE,1e-9,SAMEDIFF", "LLAMA,DELTA,DOUBLE,1e-9,SAMEDIFF", "GEMMA,DELTA,FLOAT,1e-4,SAMEDIFF",
-            "LLAMA,LINEAR,FLOAT,1e-4,SAMEDIFF", "GEMMA,LINEAR,DOUBLE,1e-9,FAST", "LLAMA,DELTA,DOUBLE,1e-9,FAST",
-            "GEMMA,DELTA,FLOAT,1e-4,FAST", "LLAMA,LINEAR,FLOAT,1e-4,FAST"})
+    @ParameterizedTest(name = "{0} {1} {2} {4} token_shift={5}")
+    @CsvSource({"GEMMA,LINEAR,DOUBLE,1e-9,SAMEDIFF,false", "LLAMA,DELTA,DOUBLE,1e-9,SAMEDIFF,false",
+            "GEMMA,DELTA,FLOAT,1e-4,SAMEDIFF,false", "LLAMA,LINEAR,FLOAT,1e-4,SAMEDIFF,false", "GEMMA,LINEAR,DOUBLE,1e-9,FAST,false",
+            "LLAMA,DELTA,DOUBLE,1e-9,FAST,false", "GEMMA,DELTA,FLOAT,1e-4,FAST,false", "LLAMA,LINEAR,FLOAT,1e-4,FAST,false",
+            "GEMMA,DELTA,DOUBLE,1e-9,SAMEDIFF,true", "LLAMA,LINEAR,DOUBLE,1e-9,FAST,true"})
     @DisplayName("full back-propagation by per-segment recomputation equals the unrolled graph's gradients, with either segment kernel")
-    void fullEqualsUnrolled(ModelFamily family, MemoryUpdate rule, DataType dtype, double tolerance, SegmentKernel kernel) {
-        InfiniConfig c = TestModels.tiny(family, 4, family == ModelFamily.GEMMA ? 1 : 2, rule, S);
+    void fullEqualsUnrolled(ModelFamily family, MemoryUpdate rule, DataType dtype, double tolerance, SegmentKernel kernel,
+                            boolean shift) {
+        InfiniConfig c = TestModels.tiny(family, 4, family == ModelFamily.GEMMA ? 1 : 2, rule, S).toBuilder()
+                .tokenShift(shift).build();
         InfiniModel model = TestModels.randomModel(c, 31, dtype).kernel(kernel);
         TrainBatch b = batch(c, 4);
         SegmentGradients.Result full = new SegmentGradients(model, S).compute(b, MemoryGradient.FULL);
@@ -123,6 +127,20 @@ class SegmentGradientsTest {
         double err = worst(trunc.gradients(), unrolled(model, b, true, null));
         System.out.printf("truncated vs detached unrolled %s/%s: worst relative error %.2e%n", family, rule, err);
         assertTrue(err <= 1e-9, "relative error " + err);
+    }
+
+    @Test
+    @DisplayName("token shift with segments of one token: nothing is shifted, both kernels agree and P's gradient is zero")
+    void tokenShiftWithOneTokenSegments() {
+        InfiniConfig c = TestModels.tiny(ModelFamily.LLAMA, 4, 2, MemoryUpdate.DELTA, 1).toBuilder().tokenShift(true).build();
+        InfiniModel model = TestModels.randomModel(c, 7, DataType.DOUBLE);
+        INDArray ids = TestModels.randomIds(1, 4, c.vocabSize(), 3), labels = TestModels.randomIds(1, 4, c.vocabSize(), 4);
+        TrainBatch b = new TrainBatch(ids, labels, Nd4j.ones(DataType.DOUBLE, 1, 4), null);
+        SegmentGradients.Result sd = new SegmentGradients(model.kernel(SegmentKernel.SAMEDIFF), 1).compute(b, MemoryGradient.FULL);
+        SegmentGradients.Result fast = new SegmentGradients(model.kernel(SegmentKernel.FAST), 1).compute(b, MemoryGradient.FULL);
+        assertTrue(worst(fast.gradients(), sd.gradients()) <= 1e-9, "fast vs SameDiff");
+        assertEquals(0.0, sd.gradients().get(TensorNames.PREV_EMBED).norm2Number().doubleValue(), 0.0);
+        assertEquals(0.0, fast.gradients().get(TensorNames.PREV_EMBED).norm2Number().doubleValue(), 0.0);
     }
 
     @Test
