@@ -73,9 +73,14 @@ public final class DecoderBlocks {
                         sd.getVariable(TensorNames.EMBED))
                 : sd.gather(tag + "embed", sd.getVariable(TensorNames.EMBED), flatIds, 0);
         if (c.family() == ModelFamily.GEMMA) {
-            x = x.mul(tag + "embed_scaled", Math.sqrt(c.hiddenSize()));
+            x = x.mul(tag + "embed_scaled", embedScale(c));
         }
         return x;
+    }
+
+    /** The embeddings' scale: {@code sqrt(D)} for Gemma, else 1 (the token shift's table is scaled alike). */
+    private static double embedScale(InfiniConfig c) {
+        return c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
     }
 
     /**
@@ -104,8 +109,7 @@ public final class DecoderBlocks {
                 keep.putScalar(r, 0, 0.0);                                                 // no token before it
             }
         }
-        double scale = c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
-        return down.mul(tag + "prev_embed_masked", sd.constant(tag + "prev_embed_keep", keep.muli(scale)));
+        return down.mul(tag + "prev_embed_masked", sd.constant(tag + "prev_embed_keep", keep.muli(embedScale(c))));
     }
 
     /**
@@ -113,9 +117,8 @@ public final class DecoderBlocks {
      * the previous token of the segment, none at its first slot.
      */
     static SDVariable previousToken(SameDiff sd, InfiniConfig c, SDVariable prevIds, SDVariable pos, DataType dtype) {
-        double scale = c.family() == ModelFamily.GEMMA ? Math.sqrt(c.hiddenSize()) : 1.0;
         SDVariable pe = sd.gather("step.prev_embed", sd.getVariable(TensorNames.PREV_EMBED), prevIds, 0);   // [B, D]
-        SDVariable has = sd.reshape("step.has_prev", sd.castTo(sd.gt(pos, 0), dtype), -1, 1).mul(scale);     // [B, 1]
+        SDVariable has = sd.reshape("step.has_prev", sd.castTo(sd.gt(pos, 0), dtype), -1, 1).mul(embedScale(c));     // [B, 1]
         return pe.mul("step.prev_embed_masked", has);
     }
 

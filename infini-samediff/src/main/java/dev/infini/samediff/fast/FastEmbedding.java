@@ -2,15 +2,18 @@ package dev.infini.samediff.fast;
 
 import dev.infini.samediff.InfiniConfig;
 import dev.infini.samediff.ModelFamily;
+import dev.infini.samediff.TensorNames;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.Map;
 
 /**
  * The fast kernel's token embedding, shared by {@link FastSegment} and the DL4J embedding layer:
  * {@code x = E[ids] * scale} (scale {@code sqrt(D)} for Gemma, else 1; the graph's one-hot x E) and its
  * backward {@code dE[ids[n]] += dx[n] * scale}. With {@link InfiniConfig#tokenShift} (beyond the paper; spec,
  * "Beyond the paper: token shift") position {@code t > 0} of each segment row also adds
- * {@code P[ids[t-1]] * scale} ({@link dev.infini.samediff.TensorNames#PREV_EMBED}), and the backward
+ * {@code P[ids[t-1]] * scale} ({@link TensorNames#PREV_EMBED}), and the backward
  * {@code dP[ids[t-1]] += dx[t] * scale}. Stateless.
  */
 public final class FastEmbedding {
@@ -33,60 +36,33 @@ public final class FastEmbedding {
     }
 
     /**
-     * Forward on new arrays.
+     * Forward on new arrays (the DL4J layer form).
      *
-     * @param e   the embedding {@code [V, D]}
-     * @param ids {@code [N]} token ids (checked against the vocabulary)
+     * @param e       the embedding {@code [V, D]}
+     * @param p       the previous-token table {@code [V, D]} of a {@code token_shift} model, else null
+     * @param ids     {@code [B*T]} token ids (checked against the vocabulary), rows of {@code time} tokens
+     * @param segment the segment length: the shift restarts at every {@code t % segment == 0} of a row
      * @return {@code x [N, D]}, a new array
      */
-    public INDArray forward(INDArray e, int[] ids) {
-        noShift();
-        check(ids);
-        Buf x = Buf.zeros(dtype, ids.length, dm);
-        forward(ids, Buf.of(e, dtype), x);
-        return x.arr;
-    }
-
-    /**
-     * Forward on new arrays, with the token shift of a {@code token_shift} model (the DL4J layer form).
-     *
-     * @param p       the previous-token embedding {@code [V, D]}
-     * @param ids     {@code [B*T]} token ids, rows of {@code time} tokens
-     * @param segment the segment length: the shift restarts at every {@code t % segment == 0} of a row
-     */
     public INDArray forward(INDArray e, INDArray p, int[] ids, int time, int segment) {
+        checkTable(p);
         check(ids);
         Buf x = Buf.zeros(dtype, ids.length, dm);
-        forward(ids, Buf.of(e, dtype), Buf.of(p, dtype), time, segment, x);
+        forward(ids, Buf.of(e, dtype), p == null ? null : Buf.of(p, dtype), time, segment, x);
         return x.arr;
     }
 
-    /** Backward of {@link #forward(INDArray, INDArray, int[], int, int)}: {@code {dE, dP}}, new arrays. */
-    public INDArray[] backward(int[] ids, INDArray dx, int time, int segment) {
-        check(ids);
-        Buf de = Buf.zeros(dtype, vocab, dm), dp = Buf.zeros(dtype, vocab, dm);
-        backward(ids, Buf.of(dx, dtype), de, dp, time, segment);
-        return new INDArray[] {de.arr, dp.arr};
-    }
-
     /**
-     * Backward on new arrays.
+     * Backward of {@link #forward(INDArray, INDArray, int[], int, int)} on new arrays.
      *
-     * @param ids {@code [N]} token ids of the forward call
-     * @param dx  {@code [N, D]} gradient of the output
-     * @return {@code dE [V, D]}, a new array
+     * @param dx {@code [N, D]} gradient of the output
+     * @return by name, {@code dE [V, D]} and with the token shift {@code dP [V, D]}
      */
-    public INDArray backward(int[] ids, INDArray dx) {
-        noShift();
+    public Map<String, INDArray> backward(int[] ids, INDArray dx, int time, int segment) {
         check(ids);
-        Buf de = Buf.zeros(dtype, vocab, dm);
-        backward(ids, Buf.of(dx, dtype), de);
-        return de.arr;
-    }
-
-    /** {@code x [N, D] = E[ids] * scale} (no token shift). */
-    void forward(int[] ids, Buf e, Buf x) {
-        forward(ids, e, null, 1, 1, x);
+        Buf de = Buf.zeros(dtype, vocab, dm), dp = shift ? Buf.zeros(dtype, vocab, dm) : null;
+        backward(ids, Buf.of(dx, dtype), de, dp, time, segment);
+        return dp == null ? Map.of(TensorNames.EMBED, de.arr) : Map.of(TensorNames.EMBED, de.arr, TensorNames.PREV_EMBED, dp.arr);
     }
 
     /**
@@ -107,11 +83,6 @@ public final class FastEmbedding {
                 }
             }
         }
-    }
-
-    /** {@code dE[ids[n]] += dx[n] * scale}, accumulated into {@code de [V, D]}. */
-    void backward(int[] ids, Buf dx, Buf de) {
-        backward(ids, dx, de, null, 1, 1);
     }
 
     /**
@@ -146,10 +117,10 @@ public final class FastEmbedding {
         return shift;
     }
 
-    private void noShift() {
-        if (shift) {
-            throw new UnsupportedOperationException("token_shift models embed through FastSegment or the SameDiff "
-                    + "graph; this entry point (the Deeplearning4j layer form) has no previous-token embedding");
+    private void checkTable(INDArray p) {
+        if (shift != (p != null)) {
+            throw new IllegalArgumentException(shift ? "a token_shift model needs its previous-token table"
+                    : "a previous-token table was given to a model without token_shift");
         }
     }
 

@@ -134,11 +134,9 @@ public class InfiniEmbedding extends InfiniLayerConf {
             INDArray x;
             try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
                 INDArray ids = flatIds();
-                if (fast() && shift()) {
-                    x = new FastEmbedding(model(), dataType).forward(getParam(E), getParam(P), ids.toIntVector(),
-                            (int) input.size(1), segment());
-                } else if (fast()) {    // x [B*T, D], a new array
-                    x = new FastEmbedding(model(), dataType).forward(getParam(E), ids.toIntVector());
+                if (fast()) {           // x [B*T, D], a new array
+                    x = new FastEmbedding(model(), dataType).forward(getParam(E), shift() ? getParam(P) : null,
+                            ids.toIntVector(), (int) input.size(1), segment());
                 } else {
                     x = graphFor((int) input.size(0), (int) input.size(1), training).output(Map.of("ids", ids), "out").get("out");
                 }
@@ -155,12 +153,9 @@ public class InfiniEmbedding extends InfiniLayerConf {
                 INDArray ids = flatIds();
                 INDArray eps = epsilon.castTo(dataType).reshape(ids.length(), model().hiddenSize());
                 Map<String, INDArray> grads;
-                if (fast() && shift()) { // dE, dP [V, D]
-                    INDArray[] d = new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps,
-                            (int) input.size(1), segment());
-                    grads = Map.of(TensorNames.EMBED, d[0], TensorNames.PREV_EMBED, d[1]);
-                } else if (fast()) {     // dE [V, D]
-                    grads = Map.of(TensorNames.EMBED, new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps));
+                if (fast()) {           // dE (and dP) [V, D]
+                    grads = new FastEmbedding(model(), dataType).backward(ids.toIntVector(), eps, (int) input.size(1),
+                            segment());
                 } else {
                     grads = gradients(graphFor((int) input.size(0), (int) input.size(1), true),
                             Map.of("ids", ids, "out.grad", eps), List.of(),
